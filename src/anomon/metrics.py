@@ -1,0 +1,48 @@
+"""Prometheus metrics. Labels never carry customer identifiers.
+
+All names are prefixed ``anomon_``; the Grafana dashboard and alert rules query
+exactly these.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS = Counter(
+    "anomon_events",
+    "Input records by event type and outcome (processed, duplicate, late, dead_lettered).",
+    ["type", "outcome"],
+)
+DEAD_LETTERED = Counter(
+    "anomon_dead_lettered", "Records sent to the dead-letter topic, by reason.", ["reason"]
+)
+KEY_MISMATCH = Counter(
+    "anomon_key_mismatch", "Records whose Kafka key disagrees with customer_id (processed)."
+)
+PROCESSING_SECONDS = Histogram(
+    "anomon_processing_seconds",
+    "Wall time from receiving a record to finishing it (decode, features, detectors, policy).",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+ALERTS = Counter(
+    "anomon_alerts", "Alerts published, by kind, severity and status.", ["kind", "severity", "status"]
+)
+CUSTOMERS_TRACKED = Gauge(
+    "anomon_customers_tracked", "Customers with state on this worker, by value tier and stage.",
+    ["tier", "stage"],
+)
+MODEL_SCORE = Histogram(
+    "anomon_model_score",
+    "Scores produced by each model.",
+    ["model"],
+    buckets=(0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0),
+)
+MODEL_LABELS = Counter("anomon_model_labels", "Late labels learned, by model and label.", ["model", "label"])
+SWEEP_SECONDS = Histogram(
+    "anomon_sweep_seconds", "Duration of one sweep over silent customers.",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0),
+)
+SWEEP_CUSTOMERS = Counter("anomon_sweep_customers", "Customers examined by sweeps.")
+EVENT_LAG_SECONDS = Gauge(
+    "anomon_event_lag_seconds", "Wall clock minus the newest event time processed."
+)

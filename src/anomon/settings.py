@@ -1,0 +1,58 @@
+"""Runtime configuration, read from ``ANOMON_*`` environment variables.
+
+Every field has a documented default; ``config/README.md`` lists them all.
+
+>>> Settings().input_topic
+'customer-events'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Worker, topic and web settings. Override any field with ``ANOMON_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="ANOMON_", env_file=None, extra="ignore")
+
+    broker: str = Field(
+        "kafka://127.0.0.1:9092",
+        description="Kafka bootstrap URL(s), ';'-separated, e.g. kafka://host1:9092;kafka://host2:9092.",
+    )
+    app_id: str = Field("anomon", description="Consumer group and changelog topic prefix.")
+    input_topic: str = Field("customer-events", description="Topic of incoming customer events.")
+    dlq_topic: str = Field("customer-events-dlq", description="Dead-letter topic for rejected records.")
+    late_topic: str = Field(
+        "customer-events-late", description="Side topic for events later than the lateness bound."
+    )
+    alerts_topic: str = Field("customer-alerts", description="Topic the alerts are published to.")
+    partitions: int = Field(4, ge=1, description="Partitions of the topics anomon creates.")
+    replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
+    web_host: str = Field("127.0.0.1", description="Address the worker's web server binds to.")
+    web_port: int = Field(6066, ge=0, le=65535, description="Port of the web server (/metrics).")
+    data_dir: Path = Field(Path("var/worker"), description="Worker data directory (table state).")
+    store: str = Field("memory://", description="Table store URL: memory:// or rocksdb://.")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once", description="Kafka processing guarantee."
+    )
+    sweep_interval_s: float = Field(
+        5.0, gt=0, description="Seconds between sweeps for silent customers (wall clock)."
+    )
+    sweep_clock: Literal["wall", "event"] = Field(
+        "wall",
+        description=(
+            "Clock the sweep judges silence by: 'wall' (now) for live traffic, 'event' "
+            "(the newest event time seen) for replayed or simulated traffic."
+        ),
+    )
+    lateness_bound_s: float = Field(
+        48 * 3600.0, ge=0, description="Events older than the customer's newest event by more are late."
+    )
+    max_event_bytes: int = Field(64 * 1024, gt=0, description="Larger records are dead-lettered.")
+    models_dir: Path = Field(Path("models"), description="Detector configuration and checkpoints.")
+    log_level: str = Field("INFO", description="Python logging level.")
