@@ -1,0 +1,129 @@
+"""Detector and alert-policy parameters, loaded from ``models/detectors.toml``.
+
+Every parameter has a default here; the TOML file overrides them. Units are in
+the names (``_days``, ``_s``).
+
+>>> cfg = DetectionConfig()
+>>> cfg.drop_off.alpha
+0.002
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DropOffConfig(_Section):
+    """Silence longer than the customer's rhythm allows, or a fall in frequency."""
+
+    alpha: float = Field(0.002, description="Fire when P(an active customer is this silent) < alpha.")
+    min_silence_days: float = 14.0
+    min_gap_ratio: float = Field(2.5, description="Silence must also exceed this x the mean gap.")
+    min_purchases: int = Field(4, description="Below this the segment rhythm is used.")
+    prior_weight: float = Field(4.0, description="Pseudo-gaps of the population rhythm.")
+    decline_window_days: float = 90.0
+    decline_min_expected: float = Field(6.0, description="Expected purchases in the window.")
+    decline_ratio: float = Field(0.35, description="Observed/expected at or below this...")
+    decline_alpha: float = Field(0.002, description="...and a Poisson tail below this.")
+
+
+class ComplaintSpikeConfig(_Section):
+    """Several complaints in a few days, high severity, a detractor survey."""
+
+    window_days: float = 14.0
+    min_complaints: int = 3
+    min_complaints_severe: int = 2
+    severe_level: int = 4
+    alpha: float = 0.001
+    prior_rate_per_year: float = 1.0
+    quiet_days_to_resolve: float = 21.0
+
+
+class RefundAbuseConfig(_Section):
+    """Refunds out of proportion to purchases."""
+
+    window_days: float = 90.0
+    min_refunds: int = 3
+    min_ratio: float = 0.5
+    baseline_multiple: float = 3.0
+    resolve_ratio: float = 0.2
+
+
+class PaymentArrearsConfig(_Section):
+    """Overdue or failed payments, repeated."""
+
+    min_streak: int = 2
+    severe_days_overdue: int = 45
+
+
+class SpendAnomalyConfig(_Section):
+    """An order far outside the customer's usual size."""
+
+    z_threshold: float = 4.0
+    min_ratio: float = Field(4.0, description="Order / typical order at least this.")
+    min_purchases: int = 3
+    prior_weight: float = 3.0
+    min_sd: float = 0.3
+    resolve_after_days: float = 30.0
+    hst_quantile: float = 0.995
+    hst_trees: int = 10
+    hst_height: int = 6
+    hst_window: int = 250
+
+
+class ChurnRiskConfig(_Section):
+    """P(no purchase within the horizon), from an online logistic regression."""
+
+    horizon_days: float = 90.0
+    threshold: float = 0.85
+    resolve_threshold: float = 0.5
+    min_labels: int = 300
+    snapshot_every_days: float = 30.0
+    min_purchases: int = 3
+    check_every_days: float = 7.0
+    learning_rate: float = 0.05
+
+
+class PolicyConfig(_Section):
+    """Alert policy: one alert per change, a cooldown per fingerprint."""
+
+    cooldown_days: float = 14.0
+
+
+class SegmentConfig(_Section):
+    """Value tiers from the population's decayed-value quantiles, and lifecycle stages."""
+
+    high_quantile: float = 0.9
+    mid_quantile: float = 0.5
+    new_days: float = 30.0
+    loyal_purchases: int = 10
+    loyal_days: float = 180.0
+    churned_days: float = 365.0
+
+
+class DetectionConfig(_Section):
+    """All detector, policy and segment parameters."""
+
+    drop_off: DropOffConfig = DropOffConfig()
+    complaint_spike: ComplaintSpikeConfig = ComplaintSpikeConfig()
+    refund_abuse: RefundAbuseConfig = RefundAbuseConfig()
+    payment_arrears: PaymentArrearsConfig = PaymentArrearsConfig()
+    spend_anomaly: SpendAnomalyConfig = SpendAnomalyConfig()
+    churn_risk: ChurnRiskConfig = ChurnRiskConfig()
+    policy: PolicyConfig = PolicyConfig()
+    segments: SegmentConfig = SegmentConfig()
+
+    @classmethod
+    def load(cls, path: Path | None) -> DetectionConfig:
+        """Read a TOML file; a missing path gives the defaults."""
+        if path is None or not path.exists():
+            return cls()
+        with path.open("rb") as fh:
+            return cls.model_validate(tomllib.load(fh))

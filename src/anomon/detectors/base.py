@@ -1,0 +1,54 @@
+"""The detector protocol and the verdict it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from anomon.alerts import Reason
+from anomon.detection_config import DetectionConfig
+from anomon.population import PopulationBaseline
+
+if TYPE_CHECKING:
+    from anomon.events import Event
+    from anomon.state import CustomerState
+
+
+@dataclass(slots=True)
+class Verdict:
+    """A detector's judgement: the change holds (``firing``) or the customer recovered.
+
+    ``tag`` names the evidence (e.g. ``silence`` or ``decline``) so the recovery
+    rule can depend on it.
+    """
+
+    kind: str
+    firing: bool
+    score: float = 0.0
+    threshold: float = 0.0
+    reasons: list[Reason] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    tag: str = ""
+
+
+@dataclass(slots=True)
+class DetectionContext:
+    """What detectors share: configuration and the population baseline."""
+
+    config: DetectionConfig
+    population: PopulationBaseline
+
+
+class Detector(Protocol):
+    """One kind of change. See :mod:`anomon.detectors`."""
+
+    kind: str
+    name: str
+    version: str
+
+    def on_event(
+        self, state: CustomerState, event: Event, ctx: DetectionContext
+    ) -> Verdict | None: ...
+
+    def on_sweep(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
+        ...

@@ -1,0 +1,57 @@
+"""A customer's purchase rhythm: gamma-distributed gaps, shrunk toward the population.
+
+The log-gap statistics of the customer (``gap_mu``, ``gap_var``) are blended
+with the population's, weighted by how many gaps the customer has, then turned
+into a gamma distribution (mean ``m``, shape ``k``) whose survival function says
+how surprising a silence is.
+
+>>> r = Rhythm(mean_days=10.0, shape=2.0, own_gaps=8)
+>>> round(r.silence_p(10.0), 3), r.silence_p(60.0) < 1e-4
+(0.406, True)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from scipy.special import gammaincc
+
+from anomon.population import PopulationBaseline
+from anomon.state import CustomerState
+
+MIN_SHAPE = 0.8
+MAX_SHAPE = 6.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rhythm:
+    """Gap distribution of one customer."""
+
+    mean_days: float
+    shape: float
+    own_gaps: int
+
+    def silence_p(self, days: float, gaps: int = 1) -> float:
+        """P(the sum of ``gaps`` gaps exceeds ``days``) for an unchanged customer."""
+        if days <= 0:
+            return 1.0
+        return float(gammaincc(self.shape * gaps, self.shape * days / self.mean_days))
+
+
+def shape_from_log_var(var: float) -> float:
+    """Gamma shape whose log has variance ``var`` (trigamma(k) ~ 1/k + 1/(2k^2))."""
+    var = max(var, 1e-6)
+    k = (1.0 + math.sqrt(1.0 + 2.0 * var)) / (2.0 * var)
+    return min(MAX_SHAPE, max(MIN_SHAPE, k))
+
+
+def rhythm_of(state: CustomerState, population: PopulationBaseline, prior_weight: float) -> Rhythm:
+    """The customer's rhythm, shrunk toward the population when history is short."""
+    n = state.gap_n
+    w = prior_weight
+    mu = (n * state.gap_mu + w * population.gap_mu) / (n + w)
+    var = (n * state.gap_var + w * population.gap_var) / (n + w)
+    k = shape_from_log_var(var)
+    mean = math.exp(mu + 1.0 / (2.0 * k))
+    return Rhythm(mean_days=mean, shape=k, own_gaps=n)
