@@ -96,7 +96,8 @@ class EventDecoder:
         epoch = event.epoch
         if epoch < self.min_event_ts:
             raise EventRejected(
-                "timestamp_out_of_range", f"ts {event.ts.isoformat()} is before the earliest accepted"
+                "timestamp_out_of_range",
+                f"ts {event.ts.isoformat()} is before the earliest accepted",
             )
         if epoch > time.time() + self.max_future_s:
             raise EventRejected(

@@ -23,15 +23,16 @@ class _Section(BaseModel):
 class DropOffConfig(_Section):
     """Silence longer than the customer's rhythm allows, or a fall in frequency."""
 
-    alpha: float = Field(0.002, description="Fire when P(an active customer is this silent) < alpha.")
+    alpha: float = Field(
+        0.002, description="Fire when P(an active customer is this silent) < alpha."
+    )
     min_silence_days: float = 14.0
-    min_gap_ratio: float = Field(2.5, description="Silence must also exceed this x the mean gap.")
+    min_gap_ratio: float = Field(3.0, description="Silence must also exceed this x the mean gap.")
     min_purchases: int = Field(4, description="Below this the segment rhythm is used.")
     prior_weight: float = Field(4.0, description="Pseudo-gaps of the population rhythm.")
-    decline_window_days: float = 90.0
-    decline_min_expected: float = Field(6.0, description="Expected purchases in the window.")
-    decline_ratio: float = Field(0.35, description="Observed/expected at or below this...")
-    decline_alpha: float = Field(0.002, description="...and a Poisson tail below this.")
+    decline_alpha: float = Field(
+        0.002, description="Fire when the last gap plus the silence, as two gaps, is this unlikely."
+    )
 
 
 class ComplaintSpikeConfig(_Section):
@@ -49,7 +50,7 @@ class ComplaintSpikeConfig(_Section):
 class RefundAbuseConfig(_Section):
     """Refunds out of proportion to purchases."""
 
-    window_days: float = 90.0
+    window_days: float = 45.0
     min_refunds: int = 3
     min_ratio: float = 0.5
     baseline_multiple: float = 3.0

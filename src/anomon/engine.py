@@ -28,7 +28,7 @@ from scipy.special import gammainccinv
 
 from anomon.alerts import Alert, ModelRef, Segment
 from anomon.detection_config import DetectionConfig
-from anomon.detectors.base import DetectionContext, Verdict
+from anomon.detectors.base import DetectionContext, Detector, Verdict
 from anomon.detectors.churn_risk import ChurnRiskDetector
 from anomon.detectors.complaint_spike import ComplaintSpikeDetector
 from anomon.detectors.drop_off import DropOffDetector
@@ -90,14 +90,14 @@ class Engine:
         self.spend = SpendAnomalyDetector(self.config.spend_anomaly)
         self.churn = ChurnRiskDetector(self.config.churn_risk)
         self.drop_off = DropOffDetector()
-        self.event_detectors = [
+        self.event_detectors: list[Detector] = [
             self.drop_off,
             ComplaintSpikeDetector(),
             RefundAbuseDetector(),
             PaymentArrearsDetector(),
             self.churn,
         ]
-        self.sweep_detectors = [*self.event_detectors, self.spend]
+        self.sweep_detectors: list[Detector] = [*self.event_detectors, self.spend]
         self.models = {
             d.kind: ModelRef(name=d.name, version=f"{d.version}.{MODELS_VERSION}")
             for d in self.sweep_detectors
@@ -198,12 +198,13 @@ class Engine:
             )
             if state.last_gap_days >= d.min_gap_ratio * m:
                 decline_at = float(gammainccinv(2 * k, d.decline_alpha)) * m / k
-                silent_at = min(silent_at, max(d.min_silence_days, decline_at - state.last_gap_days))
+                decline_at = max(d.min_silence_days, decline_at - state.last_gap_days)
+                silent_at = min(silent_at, decline_at)
             due = min(due, state.last_purchase_ts + silent_at * DAY)
-            if self.churn.n_labels >= cfg.churn_risk.min_labels and state.n_purchases >= (
-                cfg.churn_risk.min_purchases
-            ):
-                due = min(due, max(now, state.last_purchase_ts + m * DAY) + cfg.churn_risk.check_every_days * DAY)
+            churn = cfg.churn_risk
+            if self.churn.n_labels >= churn.min_labels and state.n_purchases >= churn.min_purchases:
+                start = max(now, state.last_purchase_ts + m * DAY)
+                due = min(due, start + churn.check_every_days * DAY)
         if any(ep.open for ep in state.episodes.values()):
             due = min(due, now + DAY)
         return max(due, now + 60.0) if due <= now else due
@@ -214,8 +215,8 @@ class Engine:
         """Value tier and lifecycle stage of the customer at ``now``."""
         rhythm = rhythm_of(state, self.population, self.config.drop_off.prior_weight)
         return Segment(
-            tier=value_tier(state, now, self.population),  # type: ignore[arg-type]
-            stage=lifecycle_stage(state, now, self.config.segments, rhythm.mean_days),  # type: ignore[arg-type]
+            tier=value_tier(state, now, self.population),
+            stage=lifecycle_stage(state, now, self.config.segments, rhythm.mean_days),
         )
 
     def _apply(self, state: CustomerState, verdicts: list[Verdict], now: float) -> list[Alert]:

@@ -61,7 +61,9 @@ class BaseEvent(BaseModel):
     )
     customer_id: CustomerId = Field(description="Who the event is about (also the Kafka key).")
     ts: AwareDatetime = Field(description="Event time, RFC 3339 with an offset.")
-    channel: str | None = Field(None, max_length=128, description="Where it happened (web, store...).")
+    channel: str | None = Field(
+        None, max_length=128, description="Where it happened (web, store...)."
+    )
     attributes: dict[str, Any] | None = Field(None, description="Free-form producer attributes.")
 
     @property

@@ -70,9 +70,9 @@ class AlertPolicy:
             alert_id=alert_id(fp, episode.number, status),
             fingerprint=fp,
             customer_id=state.customer_id,
-            kind=verdict.kind,  # type: ignore[arg-type]
-            status=status,  # type: ignore[arg-type]
-            severity=severity,  # type: ignore[arg-type]
+            kind=verdict.kind,
+            status=status,
+            severity=severity,
             score=float(verdict.score),
             threshold=float(verdict.threshold),
             ts=to_rfc3339(now),

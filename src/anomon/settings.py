@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     )
     app_id: str = Field("anomon", description="Consumer group and changelog topic prefix.")
     input_topic: str = Field("customer-events", description="Topic of incoming customer events.")
-    dlq_topic: str = Field("customer-events-dlq", description="Dead-letter topic for rejected records.")
+    dlq_topic: str = Field(
+        "customer-events-dlq", description="Dead-letter topic for rejected records."
+    )
     late_topic: str = Field(
         "customer-events-late", description="Side topic for events later than the lateness bound."
     )
@@ -51,7 +53,9 @@ class Settings(BaseSettings):
         ),
     )
     lateness_bound_s: float = Field(
-        48 * 3600.0, ge=0, description="Events older than the customer's newest event by more are late."
+        48 * 3600.0,
+        ge=0,
+        description="Events older than the customer's newest event by more than this are late.",
     )
     max_event_bytes: int = Field(64 * 1024, gt=0, description="Larger records are dead-lettered.")
     models_dir: Path = Field(Path("models"), description="Detector configuration and checkpoints.")

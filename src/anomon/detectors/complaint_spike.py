@@ -28,9 +28,7 @@ class ComplaintSpikeDetector:
     version = "1"
 
     def on_event(self, state: CustomerState, event: Event, ctx: DetectionContext) -> Verdict | None:
-        if event.type == "complaint":
-            state.remember(self.kind, event.event_id)
-        elif event.type == "survey" and event.score <= 6:
+        if event.type == "complaint" or (event.type == "survey" and event.score <= 6):
             state.remember(self.kind, event.event_id)
         else:
             return None

@@ -61,11 +61,11 @@ class RefundAbuseDetector:
             threshold=max(cfg.min_ratio, cfg.baseline_multiple * baseline),
             events=list(state.evidence.get(self.kind, [])),
             reasons=[
-                Reason(feature="refund_ratio_90d", value=round(ratio, 3),
+                Reason(feature="refund_ratio", value=round(ratio, 3),
                        baseline=round(baseline, 3),
                        text=(f"refunded {ratio:.0%} of purchases in {cfg.window_days:.0f} days; "
                              f"usually {baseline:.0%}")),
-                Reason(feature="refunds_90d", value=float(refunds), baseline=0.0,
+                Reason(feature="refunds_in_window", value=float(refunds), baseline=0.0,
                        text=f"{refunds} refunds in {cfg.window_days:.0f} days"),
             ],
         )

@@ -21,7 +21,7 @@ from anomon.population import PopulationBaseline
 from anomon.state import CustomerState
 
 MIN_SHAPE = 0.8
-MAX_SHAPE = 6.0
+MAX_SHAPE = 4.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,40 @@
+# anomon: `make demo` to see it work, `make test` to run every check.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv demo test unit integration lint bench replay clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)  ## create .venv with anomon and its dev tools
+
+demo: $(STAMP)  ## embedded broker + worker + synthetic customers; alerts printed live
+	$(BIN)/anomon demo
+
+lint: $(STAMP)  ## ruff and mypy
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+unit: $(STAMP)  ## unit tests and doctests only (no broker)
+	$(BIN)/pytest -m "not integration" -q
+
+integration: $(STAMP)  ## integration tests on the embedded broker and Apache Kafka
+	$(BIN)/pytest -m integration -q
+
+test: lint $(STAMP)  ## lint, then the whole suite (integration on both brokers included)
+	$(BIN)/pytest -q
+
+bench: $(STAMP)  ## the benchmark; writes bench/RESULTS.md and bench/results.json
+	$(BIN)/python -m bench
+
+clean:  ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var

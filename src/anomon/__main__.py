@@ -1,0 +1,5 @@
+"""``python -m anomon`` runs the CLI."""
+
+from anomon.cli import main
+
+raise SystemExit(main())

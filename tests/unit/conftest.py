@@ -1,0 +1,58 @@
+"""Hand-built customer histories for the detector and policy tests."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from anomon.alerts import Alert
+from anomon.engine import Engine
+from anomon.replay import Replayer
+
+START = datetime(2025, 1, 6, 10, 0, tzinfo=UTC)
+
+
+class History:
+    """Builds events for customers on a day timeline and replays them."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._ids = itertools.count(1)
+
+    def add(self, customer: str, day: float, type_: str, **fields: Any) -> History:
+        ts = START + timedelta(days=day)
+        self.events.append({"event_id": f"e{next(self._ids)}", "customer_id": customer,
+                            "type": type_, "ts": ts.isoformat(), **fields})
+        return self
+
+    def purchases(self, customer: str, days: list[float], amount: float | Callable[[int], float]
+                  = 50.0) -> History:
+        for i, day in enumerate(days):
+            value = amount(i) if callable(amount) else amount
+            self.add(customer, day, "purchase", amount=value)
+        return self
+
+    def replay(self, until_day: float | None = None, engine: Engine | None = None) -> list[Alert]:
+        alerts: list[Alert] = []
+        replayer = Replayer(engine=engine or Engine(), on_alert=alerts.append)
+        until = (START + timedelta(days=until_day)).timestamp() if until_day is not None else None
+        replayer.run((orjson.dumps(e) for e in self.events), until=until)
+        assert replayer.summary.accounted
+        self.replayer = replayer
+        return alerts
+
+
+def weekly(weeks: int, start: float = 0.0, jitter: tuple[float, ...] = (0.0, 1.0, -1.0, 0.5)
+           ) -> list[float]:
+    """Purchase days roughly every seven days, with a small repeating jitter."""
+    return [start + 7 * i + jitter[i % len(jitter)] for i in range(weeks)]
+
+
+@pytest.fixture
+def history() -> History:
+    return History()

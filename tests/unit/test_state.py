@@ -1,0 +1,59 @@
+"""Customer state: serialisable, versioned, bounded."""
+
+from __future__ import annotations
+
+import pytest
+
+from anomon.engine import Engine
+from anomon.errors import StateVersionError
+from anomon.events import EVENT_ADAPTER
+from anomon.state import MAX_COMPLAINTS, MAX_PURCHASES, MAX_SEEN_IDS, CustomerState
+from anomon.timeutil import to_rfc3339
+
+
+def event(n: int, type_: str, day: float, **fields: object):
+    return EVENT_ADAPTER.validate_python({"event_id": f"e{n}", "customer_id": "c1",
+                                          "type": type_, "ts": to_rfc3339(1.7e9 + day * 86400),
+                                          **fields})
+
+
+def test_round_trip_after_history() -> None:
+    engine, state = Engine(), None
+    for n in range(30):
+        state = engine.process(state, event(n, "purchase", n * 3.0, amount=10.0 + n)).state
+    state = engine.process(state, event(99, "complaint", 91.0, severity=4)).state
+    assert state is not None
+    restored = CustomerState.from_bytes(state.to_bytes())
+    assert restored == state
+
+
+def test_unknown_version_and_garbage_are_reported() -> None:
+    raw = CustomerState.new("c1", now=0.0).to_bytes().replace(b'"version":1', b'"version":99')
+    with pytest.raises(StateVersionError, match="99"):
+        CustomerState.from_bytes(raw)
+    with pytest.raises(StateVersionError):
+        CustomerState.from_bytes(b"\x00garbage")
+
+
+def test_state_is_bounded_whatever_the_customer_does() -> None:
+    engine, state = Engine(), None
+    n = 0
+    for day in range(2000):
+        for type_, extra in (("purchase", {"amount": 20.0}), ("complaint", {"severity": 1}),
+                             ("interaction", {})):
+            n += 1
+            state = engine.process(state, event(n, type_, day * 0.2, **extra)).state
+    assert state is not None
+    assert len(state.purchases) <= MAX_PURCHASES
+    assert len(state.complaints) <= MAX_COMPLAINTS
+    assert len(state.seen_ids) <= MAX_SEEN_IDS
+    assert len(state.to_bytes()) < 4096
+
+
+def test_duplicates_and_late_events() -> None:
+    engine = Engine(lateness_bound_s=3600.0)
+    state = engine.process(None, event(1, "purchase", 10.0, amount=5.0)).state
+    assert engine.process(state, event(1, "purchase", 10.0, amount=5.0)).outcome == "duplicate"
+    assert engine.process(state, event(2, "purchase", 9.0, amount=5.0)).outcome == "late"
+    in_bound = engine.process(state, event(3, "purchase", 9.99, amount=5.0))
+    assert in_bound.outcome == "processed" and in_bound.state.n_purchases == 2
