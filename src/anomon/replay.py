@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any
 
 import orjson
 
@@ -75,12 +75,19 @@ class ReplaySummary:
 
 def read_lines(path: Path) -> Iterator[bytes]:
     """Lines of a ``.jsonl`` or ``.jsonl.gz`` file, without the newline; blank lines skipped."""
-    fh = cast(IO[bytes], gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb"))
-    with fh:
-        for line in fh:
-            line = line.rstrip(b"\r\n")
-            if line.strip():
-                yield line
+    if path.suffix == ".gz":
+        with gzip.open(path, "rb") as fh:
+            yield from _non_blank(fh)
+    else:
+        with path.open("rb") as fh:
+            yield from _non_blank(fh)
+
+
+def _non_blank(fh: Iterable[bytes]) -> Iterator[bytes]:
+    for line in fh:
+        line = line.rstrip(b"\r\n")
+        if line.strip():
+            yield line
 
 
 class Replayer:
