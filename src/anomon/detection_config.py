@@ -86,7 +86,8 @@ class ChurnRiskConfig(_Section):
     threshold: float = 0.85
     resolve_threshold: float = 0.5
     min_labels: int = 300
-    snapshot_every_days: float = 30.0
+    snapshot_every_days: float = Field(30.0, description="Snapshot a silent customer this often.")
+    min_snapshot_gap_days: float = Field(7.0, description="At most one purchase snapshot per...")
     min_purchases: int = 3
     check_every_days: float = 7.0
     learning_rate: float = 0.05

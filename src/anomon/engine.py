@@ -133,7 +133,8 @@ class Engine:
             if verdict is not None:
                 verdicts.append(verdict)
         alerts = self._apply(state, verdicts, now) if verdicts else []
-        state.next_check_ts = self._next_check(state, max(now, state.last_ts))
+        if event.type == "purchase" or verdicts or state.next_check_ts <= now:
+            state.next_check_ts = self._next_check(state, max(now, state.last_ts))
         return StepResult(state, alerts, "processed")
 
     def _fold(self, state: CustomerState, event: Event, now: float) -> None:

@@ -23,6 +23,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     TypeAdapter,
 )
 
@@ -66,10 +67,15 @@ class BaseEvent(BaseModel):
     )
     attributes: dict[str, Any] | None = Field(None, description="Free-form producer attributes.")
 
+    _epoch: float = PrivateAttr(0.0)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._epoch = self.ts.timestamp()
+
     @property
     def epoch(self) -> float:
         """Event time as seconds since the Unix epoch."""
-        return self.ts.timestamp()
+        return self._epoch
 
 
 class Purchase(BaseEvent):

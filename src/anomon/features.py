@@ -22,7 +22,7 @@ from anomon.timeutil import DAY
 EW_ALPHA = 0.15  # weight of the newest gap or amount once a customer has history
 MIN_GAP_DAYS = 0.5  # orders closer than this share one basket for the rhythm
 PROTECT_AFTER_GAPS = 4
-PROTECT_SD = 2.0
+PROTECT_SD = 3.0
 VALUE_HALF_LIFE_DAYS = 180.0
 PURCHASE_HORIZON_DAYS = 365.0
 SHORT_HORIZON_DAYS = 90.0

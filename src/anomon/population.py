@@ -24,7 +24,7 @@ class PopulationBaseline:
     """Population rhythm, order size, refund share and value quantiles."""
 
     def __init__(self, high_quantile: float = 0.9, mid_quantile: float = 0.5) -> None:
-        self.gap_mu = math.log(21.0)
+        self.gap_mu = math.log(30.0)
         self.gap_var = 1.0
         self.amt_mu = math.log1p(50.0)
         self.amt_var = 0.5

@@ -105,7 +105,8 @@ class ChurnRiskDetector:
         cfg = ctx.config.churn_risk
         now = event.epoch
         self._resolve_pending(state, now, bought=True, horizon=cfg.horizon_days * DAY)
-        self._snapshot(state, now, ctx)
+        if now - state.snapshot_ts >= cfg.min_snapshot_gap_days * DAY or not state.pending:
+            self._snapshot(state, now, ctx)
         episode = state.episodes.get(self.kind)
         if episode is not None and episode.open:
             p = self.probability(churn_features(state, now, ctx))

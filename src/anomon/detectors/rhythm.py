@@ -22,6 +22,8 @@ from anomon.state import CustomerState
 
 MIN_SHAPE = 0.8
 MAX_SHAPE = 4.0
+MIN_LOG_VAR = 0.12
+EFFECTIVE_GAPS = 12  # an exponentially weighted estimate rests on about this many gaps
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +50,13 @@ def shape_from_log_var(var: float) -> float:
 
 def rhythm_of(state: CustomerState, population: PopulationBaseline, prior_weight: float) -> Rhythm:
     """The customer's rhythm, shrunk toward the population when history is short."""
-    n = state.gap_n
+    n = min(state.gap_n, EFFECTIVE_GAPS)
     w = prior_weight
     mu = (n * state.gap_mu + w * population.gap_mu) / (n + w)
-    var = (n * state.gap_var + w * population.gap_var) / (n + w)
+    # mixture variance of customer and population, widened for the uncertainty of the mean
+    spread = n * w * (state.gap_mu - population.gap_mu) ** 2 / (n + w) ** 2
+    var = (n * state.gap_var + w * population.gap_var) / (n + w) + spread
+    var = max(var, MIN_LOG_VAR) * (1.0 + 1.0 / (n + w))
     k = shape_from_log_var(var)
     mean = math.exp(mu + 1.0 / (2.0 * k))
     return Rhythm(mean_days=mean, shape=k, own_gaps=n)
