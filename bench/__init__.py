@@ -1,0 +1,1 @@
+"""anomon's benchmark: ``python -m bench`` (or ``make bench``). Not a test."""
