@@ -25,7 +25,8 @@ PROCESSING_SECONDS = Histogram(
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
 ALERTS = Counter(
-    "anomon_alerts", "Alerts published, by kind, severity and status.", ["kind", "severity", "status"]
+    "anomon_alerts", "Alerts published, by kind, severity and status.",
+    ["kind", "severity", "status"],
 )
 CUSTOMERS_TRACKED = Gauge(
     "anomon_customers_tracked", "Customers with state on this worker, by value tier and stage.",
@@ -37,7 +38,9 @@ MODEL_SCORE = Histogram(
     ["model"],
     buckets=(0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0),
 )
-MODEL_LABELS = Counter("anomon_model_labels", "Late labels learned, by model and label.", ["model", "label"])
+MODEL_LABELS = Counter(
+    "anomon_model_labels", "Late labels learned, by model and label.", ["model", "label"]
+)
 SWEEP_SECONDS = Histogram(
     "anomon_sweep_seconds", "Duration of one sweep over silent customers.",
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0),
@@ -45,4 +48,12 @@ SWEEP_SECONDS = Histogram(
 SWEEP_CUSTOMERS = Counter("anomon_sweep_customers", "Customers examined by sweeps.")
 EVENT_LAG_SECONDS = Gauge(
     "anomon_event_lag_seconds", "Wall clock minus the newest event time processed."
+)
+STATE_RESETS = Counter(
+    "anomon_state_resets",
+    "Stored customer states that could not be read (corrupt or unknown version); "
+    "the customer starts fresh.",
+)
+WORKER_READY = Gauge(
+    "anomon_worker_ready", "1 once the worker has joined the group and recovered its tables."
 )

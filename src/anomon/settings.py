@@ -59,4 +59,24 @@ class Settings(BaseSettings):
     )
     max_event_bytes: int = Field(64 * 1024, gt=0, description="Larger records are dead-lettered.")
     models_dir: Path = Field(Path("models"), description="Detector configuration and checkpoints.")
+    session_timeout_s: float = Field(
+        6.0,
+        gt=0,
+        description=(
+            "Consumer group session timeout of the worker: a worker silent this long is "
+            "dropped and its partitions move (heartbeats every tenth of it). 6 s is the "
+            "smallest Apache Kafka accepts by default; Tansu's first group join takes half of it."
+        ),
+    )
+    standby_replicas: int = Field(
+        1, ge=0, description="Standby replicas of the customer table kept by other workers."
+    )
+    checkpoint_interval_s: float = Field(
+        60.0,
+        ge=0,
+        description=(
+            "Seconds between checkpoints of the shared models (population baseline, "
+            "behaviour and churn models) to data_dir/models.pkl; 0 saves only at shutdown."
+        ),
+    )
     log_level: str = Field("INFO", description="Python logging level.")

