@@ -30,7 +30,6 @@ from anomon.events import Event
 from anomon.state import CustomerState
 from anomon.timeutil import DAY
 
-
 HST_SAMPLE = 8
 
 
