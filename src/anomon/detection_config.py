@@ -29,6 +29,15 @@ class DropOffConfig(_Section):
     min_silence_days: float = 14.0
     min_gap_ratio: float = Field(3.0, description="Silence must also exceed this x the mean gap.")
     min_purchases: int = Field(4, description="Below this the segment rhythm is used.")
+    min_joint_gap_ratio: float = Field(
+        2.0, description="Purchases and visits silent: purchase silence at least this x mean gap."
+    )
+    quiet_alpha: float = Field(
+        5e-5, description="Fire when purchases and visits together are this unlikely."
+    )
+    min_visit_gap_ratio: float = Field(
+        4.5, description="...and interaction silence at least this x the mean visit gap."
+    )
     prior_weight: float = Field(4.0, description="Pseudo-gaps of the population rhythm.")
     decline_alpha: float = Field(
         0.002, description="Fire when the last gap plus the silence, as two gaps, is this unlikely."
@@ -69,6 +78,9 @@ class SpendAnomalyConfig(_Section):
 
     z_threshold: float = 4.0
     min_ratio: float = Field(4.0, description="Order / typical order at least this.")
+    strong_ratio: float = Field(
+        6.0, description="An order this many times typical needs only z >= z_threshold - 1."
+    )
     min_purchases: int = 3
     prior_weight: float = 3.0
     min_sd: float = 0.3
@@ -83,7 +95,7 @@ class ChurnRiskConfig(_Section):
     """P(no purchase within the horizon), from an online logistic regression."""
 
     horizon_days: float = 90.0
-    threshold: float = 0.85
+    threshold: float = 0.95
     resolve_threshold: float = 0.5
     min_labels: int = 300
     snapshot_every_days: float = Field(30.0, description="Snapshot a silent customer this often.")

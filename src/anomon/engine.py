@@ -42,6 +42,7 @@ from anomon.features import (
     add_payment,
     add_purchase,
     add_refund,
+    add_visit,
     decayed_value,
 )
 from anomon.population import PopulationBaseline
@@ -158,10 +159,8 @@ class Engine:
                 state.nps, state.nps_ts = event.score, now
         elif event.type == "payment":
             add_payment(state, event.status.value, event.days_overdue)
-        elif event.type == "interaction" and (
-            state.last_visit_ts is None or now > state.last_visit_ts
-        ):
-            state.last_visit_ts = now
+        elif event.type == "interaction":
+            add_visit(state, now)
         if now > state.last_ts:
             state.last_ts = now
 
@@ -197,6 +196,8 @@ class Engine:
                 d.min_gap_ratio * m,
                 float(gammainccinv(k, d.alpha)) * m / k,
             )
+            if state.visit_n >= 4:
+                silent_at = min(silent_at, max(d.min_silence_days, d.min_joint_gap_ratio * m))
             if state.last_gap_days >= d.min_gap_ratio * m:
                 decline_at = float(gammainccinv(2 * k, d.decline_alpha)) * m / k
                 decline_at = max(d.min_silence_days, decline_at - state.last_gap_days)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -23,7 +24,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     TypeAdapter,
 )
 
@@ -67,15 +67,10 @@ class BaseEvent(BaseModel):
     )
     attributes: dict[str, Any] | None = Field(None, description="Free-form producer attributes.")
 
-    _epoch: float = PrivateAttr(0.0)
-
-    def model_post_init(self, context: Any, /) -> None:
-        self._epoch = self.ts.timestamp()
-
-    @property
+    @cached_property
     def epoch(self) -> float:
-        """Event time as seconds since the Unix epoch."""
-        return self._epoch
+        """Event time as seconds since the Unix epoch (computed once, then a plain read)."""
+        return self.ts.timestamp()
 
 
 class Purchase(BaseEvent):

@@ -102,6 +102,26 @@ def add_purchase(
     return learned_gap
 
 
+MIN_VISIT_GAP_DAYS = 0.25
+
+
+def add_visit(state: CustomerState, ts: float) -> None:
+    """Fold an interaction (visit, login...) into the visit rhythm."""
+    last = state.last_visit_ts
+    if last is not None and ts > last:
+        gap_days = (ts - last) / DAY
+        if gap_days < MIN_VISIT_GAP_DAYS:
+            return
+        log_gap = math.log(gap_days)
+        if state.visit_n >= PROTECT_AFTER_GAPS:
+            log_gap = min(log_gap, state.visit_mu + PROTECT_SD * math.sqrt(state.visit_var))
+        state.visit_n, state.visit_mu, state.visit_var = _ew_update(
+            state.visit_n, state.visit_mu, state.visit_var, log_gap
+        )
+    if last is None or ts > last:
+        state.last_visit_ts = ts
+
+
 def add_refund(state: CustomerState, ts: float, amount: float) -> None:
     """Fold a refund or return."""
     state.n_refunds += 1

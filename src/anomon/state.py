@@ -65,6 +65,9 @@ class CustomerState:
     amt_mu: float = 0.0  # EW mean of log1p(amount)
     amt_var: float = 0.0
     last_visit_ts: float | None = None
+    visit_n: int = 0
+    visit_mu: float = 0.0  # EW mean of log(days between interactions)
+    visit_var: float = 0.0
     # refunds, complaints, surveys, payments
     n_refunds: int = 0
     refund_total: float = 0.0

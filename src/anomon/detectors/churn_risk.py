@@ -23,7 +23,7 @@ from river import compose, linear_model, optim, preprocessing
 from anomon.alerts import Reason
 from anomon.detection_config import ChurnRiskConfig
 from anomon.detectors.base import DetectionContext, Verdict
-from anomon.detectors.rhythm import rhythm_of
+from anomon.detectors.rhythm import rhythm_of, visit_rhythm_of
 from anomon.events import Event
 from anomon.features import (
     decayed_value,
@@ -37,6 +37,7 @@ from anomon.timeutil import DAY
 
 FEATURE_WORDS = {
     "silence_ratio": "silence compared with their usual gap",
+    "visit_silence_ratio": "days without a visit compared with their usual rhythm",
     "log_silence_days": "days since the last purchase",
     "purchases_30d": "purchases in the last 30 days",
     "purchases_90d": "purchases in the last 90 days",
@@ -58,8 +59,13 @@ def churn_features(state: CustomerState, now: float, ctx: DetectionContext) -> d
     bought_90 = window_sum(state.purchases, now, 90.0)
     refunded_90 = window_sum(state.refunds, now, 90.0)
     detractor = state.nps is not None and state.nps <= 6 and (now - (state.nps_ts or 0)) < 90 * DAY
+    visits = visit_rhythm_of(state)
+    last_seen = max(state.last_visit_ts or 0.0, state.last_purchase_ts or 0.0)
+    visit_silence = max(0.0, (now - last_seen) / DAY) if last_seen else silence
+    visit_ratio = visit_silence / visits.mean_days if visits is not None else 0.0
     return {
         "silence_ratio": math.log1p(silence / rhythm.mean_days),
+        "visit_silence_ratio": math.log1p(min(visit_ratio, 50.0)),
         "log_silence_days": math.log1p(silence),
         "purchases_30d": math.log1p(window_count(state.purchases, now, 30.0)),
         "purchases_90d": math.log1p(window_count(state.purchases, now, 90.0)),

@@ -6,6 +6,11 @@ sweep. Two tests, both on the customer's gamma rhythm (see
 
 * **silence**: P(an unchanged customer is silent this long) < ``alpha``, and the
   silence is at least ``min_gap_ratio`` x the mean gap and ``min_silence_days``;
+* **quiet**: purchases *and* visits have both stopped: the purchase silence and
+  the interaction silence, each judged against its own rhythm, combined
+  (Fisher's method) are less likely than ``alpha``, with the purchase silence at
+  least ``min_joint_gap_ratio`` x the mean gap. Visits come far more often than
+  orders, so this sees a full stop weeks before purchases alone could;
 * **decline**: the last completed gap plus the current silence, as a sum of two
   gaps, is as unlikely (buying at a fraction of the old rate).
 
@@ -17,10 +22,11 @@ from __future__ import annotations
 
 from anomon.alerts import Reason
 from anomon.detectors.base import DetectionContext, Verdict
-from anomon.detectors.rhythm import rhythm_of
+from anomon.detectors.rhythm import combined_p, rhythm_of, visit_rhythm_of
 from anomon.events import Event
 from anomon.features import silence_days
 from anomon.state import CustomerState
+from anomon.timeutil import DAY
 
 
 class DropOffDetector:
@@ -36,7 +42,7 @@ class DropOffDetector:
         episode = state.episodes.get(self.kind)
         if episode is None or not episode.open:
             return None
-        if episode.tag == "silence":
+        if episode.tag in ("silence", "quiet"):
             return Verdict(self.kind, firing=False, events=[event.event_id])
         rhythm = rhythm_of(state, ctx.population, ctx.config.drop_off.prior_weight)
         if state.last_gap_days <= 2.0 * rhythm.mean_days:
@@ -79,6 +85,9 @@ class DropOffDetector:
                     ),
                 ],
             )
+        quiet = self._quiet(state, now, silence, p_silence, rhythm.mean_days, ctx, baseline_note)
+        if quiet is not None:
+            return quiet
         last_gap = state.last_gap_days
         if last_gap >= cfg.min_gap_ratio * rhythm.mean_days and state.gap_n >= cfg.min_purchases:
             p_decline = rhythm.silence_p(last_gap + silence, gaps=2)
@@ -104,3 +113,38 @@ class DropOffDetector:
                     ],
                 )
         return None
+
+    def _quiet(self, state: CustomerState, now: float, silence: float, p_silence: float,
+               mean_gap: float, ctx: DetectionContext, baseline_note: str) -> Verdict | None:
+        """Purchases and visits silent together (see the module docstring)."""
+        cfg = ctx.config.drop_off
+        visits = visit_rhythm_of(state)
+        if visits is None or silence < cfg.min_joint_gap_ratio * mean_gap:
+            return None
+        last_seen = max(state.last_visit_ts or 0.0, state.last_purchase_ts or 0.0)
+        visit_silence = max(0.0, (now - last_seen) / DAY)
+        if visit_silence < cfg.min_visit_gap_ratio * visits.mean_days:
+            return None
+        p_visit = visits.silence_p(visit_silence)
+        p = combined_p(p_silence, p_visit)
+        if p >= cfg.quiet_alpha:
+            return None
+        return Verdict(
+            self.kind,
+            firing=True,
+            score=1.0 - p,
+            threshold=1.0 - cfg.quiet_alpha,
+            tag="quiet",
+            reasons=[
+                Reason(feature="silence_days", value=round(silence, 1),
+                       baseline=round(mean_gap, 1),
+                       text=(f"no purchase for {silence:.0f} days; usually buys every "
+                             f"{mean_gap:.0f} days{baseline_note}")),
+                Reason(feature="visit_silence_days", value=round(visit_silence, 1),
+                       baseline=round(visits.mean_days, 1),
+                       text=(f"no visit or contact for {visit_silence:.0f} days; usually every "
+                             f"{visits.mean_days:.1f} days")),
+                Reason(feature="p_quiet", value=p, baseline=cfg.quiet_alpha,
+                       text=f"an active customer is this quiet with probability {p:.1e}"),
+            ],
+        )

@@ -48,6 +48,30 @@ def shape_from_log_var(var: float) -> float:
     return min(MAX_SHAPE, max(MIN_SHAPE, k))
 
 
+def visit_rhythm_of(state: CustomerState) -> Rhythm | None:
+    """The customer's interaction rhythm, or ``None`` with fewer than four gaps."""
+    n = min(state.visit_n, EFFECTIVE_GAPS)
+    if n < 4:
+        return None
+    w = 2.0  # pseudo-gaps of a wide prior around the customer's own mean
+    var = (n * state.visit_var + w * 1.0) / (n + w)
+    var = max(var, MIN_LOG_VAR) * (1.0 + 1.0 / (n + w))
+    k = shape_from_log_var(var)
+    return Rhythm(mean_days=math.exp(state.visit_mu + 1.0 / (2.0 * k)), shape=k, own_gaps=n)
+
+
+def combined_p(p1: float, p2: float) -> float:
+    """Fisher's combination of two independent p-values.
+
+    >>> round(combined_p(0.01, 0.01), 5)
+    0.00102
+    """
+    x = p1 * p2
+    if x <= 0.0:
+        return 0.0
+    return min(1.0, x * (1.0 - math.log(x)))
+
+
 def rhythm_of(state: CustomerState, population: PopulationBaseline, prior_weight: float) -> Rhythm:
     """The customer's rhythm, shrunk toward the population when history is short."""
     n = min(state.gap_n, EFFECTIVE_GAPS)

@@ -68,7 +68,9 @@ class SpendAnomalyDetector:
         ratio = amount / typical if typical > 0 else 0.0
         candidate = ratio >= cfg.min_ratio and n >= cfg.min_purchases and z >= cfg.z_threshold - 1
         hst_score, hst_cut = self._hst(state, z, ctx, candidate)
-        flagged = candidate and (z >= cfg.z_threshold or hst_score > hst_cut)
+        flagged = candidate and (
+            z >= cfg.z_threshold or hst_score > hst_cut or ratio >= cfg.strong_ratio
+        )
         self.last_flagged = flagged
         if not flagged:
             if episode is not None and episode.open and z < 2.0:
