@@ -8,14 +8,18 @@ Apache Kafka needs Java 17+ and Maven (to fetch its jars from Maven Central once
 When it cannot be had, its tests fail and say why, unless
 ``ANOMON_ALLOW_MISSING_KAFKA=1``: then they are skipped, and the run's summary
 says so in capitals.
+
+``workers`` starts stream workers as subprocesses (see ``workerkit.py``).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +28,11 @@ from anomon.brokers.kafka_libs import KAFKA_VERSION, fetch_kafka, is_fetched
 from anomon.brokers.tansu import tansu_version
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # the tests import their helpers as `workerkit`
+    sys.path.insert(0, str(HERE))
+
+from workerkit import Names, WorkerProcess, worker_env  # noqa: E402
+
 BROKERS_ENV = "ANOMON_TEST_BROKERS"
 ALLOW_MISSING_ENV = "ANOMON_ALLOW_MISSING_KAFKA"
 
@@ -97,3 +106,24 @@ def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
         yield started
     finally:
         started.stop()
+
+
+@pytest.fixture
+def workers(broker: Any, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Factory of worker subprocesses; all are stopped at the end of the test.
+
+    ``workers(names, **settings)``: settings are ``ANOMON_*`` overrides
+    (``sweep_interval_s=1.0`` sets ``ANOMON_SWEEP_INTERVAL_S``).
+    """
+    started: list[WorkerProcess] = []
+    (tmp_path / "models").mkdir(exist_ok=True)
+
+    def start(names: Names, **settings: Any) -> WorkerProcess:
+        env = worker_env(broker, names, tmp_path, **settings)
+        worker = WorkerProcess(env, tmp_path / f"worker-{len(started)}.log", tmp_path)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()

