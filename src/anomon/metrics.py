@@ -57,3 +57,28 @@ STATE_RESETS = Counter(
 WORKER_READY = Gauge(
     "anomon_worker_ready", "1 once the worker has joined the group and recovered its tables."
 )
+CONSUMER_LAG = Gauge(
+    "anomon_consumer_lag_records",
+    "Input records not yet handled, per input partition assigned to this worker "
+    "(high watermark minus the next offset to handle), as of the scrape.",
+    ["partition"],
+)
+MODEL_DRIFT = Counter(
+    "anomon_model_drift",
+    "Changes detected in the rate of a model's late labels (ADWIN), by model.",
+    ["model"],
+)
+LABEL_NAMES = ("bought_again", "silent")
+
+
+def init_model_series(model_names: list[str]) -> None:
+    """Create the labelled model series at zero, so they are exported before the first label.
+
+    >>> init_model_series(["m-doctest"])
+    >>> MODEL_DRIFT.labels("m-doctest")._value.get()
+    0.0
+    """
+    for name in model_names:
+        MODEL_DRIFT.labels(name)
+        for label in LABEL_NAMES:
+            MODEL_LABELS.labels(name, label)

@@ -31,8 +31,10 @@ partition actively assigned to this worker (standby copies are skipped), so
 each customer is judged by exactly one worker. Nothing is swept while the group
 rebalances or tables recover.
 
-**Web.** ``/metrics`` (Prometheus text) and ``/stats`` (JSON counters) on
-``web_host:web_port``.
+**Web.** ``/metrics`` (Prometheus text, consumer lag computed at the scrape:
+:mod:`anomon.stream.lag`), ``/stats`` (JSON counters) and
+``/customers/{id}`` (a customer's profile, from whichever worker owns them:
+:mod:`anomon.stream.profile`) on ``web_host:web_port``.
 
 Run it with ``anomon worker`` or ``python -m anomon.stream.worker`` (settings
 from ``ANOMON_*`` environment variables).
@@ -55,6 +57,7 @@ from anomon import metrics
 from anomon.alerts import Alert
 from anomon.decoding import EventDecoder
 from anomon.detection_config import DetectionConfig
+from anomon.drift import LabelDrift
 from anomon.engine import Engine
 from anomon.errors import EventRejected
 from anomon.settings import Settings
@@ -63,7 +66,9 @@ from anomon.stream.app import create_app
 from anomon.stream.checkpoint import checkpoint_path, load_models, save_models
 from anomon.stream.customer_table import CustomerTable
 from anomon.stream.dead_letter import build_dead_letter
+from anomon.stream.lag import update_lag_gauge
 from anomon.stream.logs import configure_logging, customer_ref, kv
+from anomon.stream.profile import add_profile_route
 from anomon.stream.stats import WorkerStats
 from anomon.stream.sweep import SweepClock, SweepIndex
 from anomon.stream.topics import TopicSetupError, ensure_topics
@@ -101,6 +106,8 @@ class StreamWorker:
         self.checkpoint = checkpoint_path(settings.data_dir)
         self.ready_at: float | None = None
         self._labels_exported: dict[int, int] = dict(self.engine.churn.labels)
+        self.label_drift = LabelDrift()
+        metrics.init_model_series([self.engine.churn.name])
         self.app = create_app(settings, partitions)
         self.customers = CustomerTable(self.app, settings.input_topic, partitions, self.stats)
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
@@ -117,6 +124,7 @@ class StreamWorker:
             )
         self.app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
         self._add_routes()
+        add_profile_route(self)
 
     # -- the agent ------------------------------------------------------------
 
@@ -306,12 +314,18 @@ class StreamWorker:
     def _export_labels(self) -> None:
         """Churn labels learned since the last export (``anomon_model_labels``)."""
         churn = self.engine.churn
+        new: dict[int, int] = {}
         for label, name in ((0, "bought_again"), (1, "silent")):
             learned = churn.labels.get(label, 0)
             delta = learned - self._labels_exported.get(label, 0)
             if delta > 0:
                 metrics.MODEL_LABELS.labels(churn.name, name).inc(delta)
+            new[label] = max(0, delta)
             self._labels_exported[label] = learned
+        drifts = self.label_drift.update(silent=new[1], bought_again=new[0])
+        if drifts:
+            metrics.MODEL_DRIFT.labels(churn.name).inc(drifts)
+            log.info("churn label rate changed %s", kv(model=churn.name, changes=drifts))
 
     def _update_customer_gauge(self, partitions: set[int]) -> None:
         """Customers of active partitions by tier and stage (as of their last event or sweep)."""
@@ -359,10 +373,26 @@ class StreamWorker:
         })
         return out
 
+    def update_lag(self) -> dict[int, int]:
+        """Set ``anomon_consumer_lag_records`` for the active input partitions (no broker call)."""
+        try:
+            partitions = self.active_partitions()
+        except Exception:  # the consumer is not started yet
+            return {}
+        committed = getattr(self.app.consumer, "_committed_offset", {})
+        topic = self.settings.input_topic
+
+        def position(p: int) -> int | None:
+            handled = self.clock.next_offset.get(p)
+            return handled if handled is not None else committed.get(TP(topic, p))
+
+        return update_lag_gauge(partitions, self._highwater, position)
+
     def _add_routes(self) -> None:
         worker = self
 
         async def metrics_page(view: Any, request: Any) -> Any:
+            worker.update_lag()
             return view.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         async def stats_page(view: Any, request: Any) -> Any:
