@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Creates anomon's topics with the partitions and configs of streams/topics.json.
+# Creates anomon's topics with the partitions and configs of streams/topics.json
+# (a unit test keeps the two in step). Existing topics are left as they are.
+# Environment: BOOTSTRAP (host:port), PARTITIONS, REPLICATION, APP_ID (the worker's
+# ANOMON_APP_ID: the customer-state changelog is named after it).
 set -euo pipefail
 KT=/opt/kafka/bin/kafka-topics.sh
+APP_ID="${APP_ID:-anomon}"
 create() {  # name partitions configs...
   local name=$1 parts=$2; shift 2
   local args=()
@@ -13,4 +17,6 @@ create customer-events "$PARTITIONS" retention.ms=604800000
 create customer-alerts "$PARTITIONS" retention.ms=2419200000
 create customer-events-dlq "$PARTITIONS" retention.ms=1209600000
 create customer-events-late "$PARTITIONS" retention.ms=1209600000
-create anomon-customer-state-changelog "$PARTITIONS" cleanup.policy=compact
+# the customer table's changelog: compacted, as many partitions as the input topic
+create "$APP_ID-customers-changelog" "$PARTITIONS" cleanup.policy=compact
+"$KT" --bootstrap-server "$BOOTSTRAP" --list

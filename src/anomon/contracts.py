@@ -40,7 +40,7 @@ def topic_specs(settings: Settings | None = None) -> dict[str, Any]:
             {"name": s.late_topic, "role": "events later than the lateness bound",
              "partitions": s.partitions, "key": "the original key",
              "value": "the original event bytes", "configs": {"retention.ms": str(2 * week_ms)}},
-            {"name": f"{s.app_id}-customer-state-changelog", "role": "table changelog",
+            {"name": f"{s.app_id}-customers-changelog", "role": "table changelog",
              "partitions": s.partitions, "key": "customer_id", "value": "customer state (JSON)",
              "configs": {"cleanup.policy": "compact"}},
         ]
