@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -79,4 +79,40 @@ class Settings(BaseSettings):
             "behaviour and churn models) to data_dir/models.pkl; 0 saves only at shutdown."
         ),
     )
+    web_advertised_host: str = Field(
+        "",
+        description=(
+            "Host other workers use to reach this one's web server (customer profile "
+            "requests are forwarded to the worker owning the customer); empty: web_host, "
+            "or this machine's hostname when web_host is a wildcard such as 0.0.0.0."
+        ),
+    )
+    forward_url: str = Field(
+        "",
+        description=(
+            "Where `anomon forward` posts alerts: an Alertmanager-style webhook receiver, "
+            "or https://events.pagerduty.com/v2/enqueue with forward_format=pagerduty."
+        ),
+    )
+    forward_format: Literal["alertmanager", "pagerduty"] = Field(
+        "alertmanager",
+        description=(
+            "Payload of `anomon forward`: Alertmanager webhook JSON, or PagerDuty Events v2."
+        ),
+    )
+    forward_routing_key: SecretStr = Field(
+        SecretStr(""),
+        description="PagerDuty integration (routing) key; keep it out of files, set it in the "
+        "environment.",
+    )
+    forward_group: str = Field(
+        "", description="Consumer group of `anomon forward`; empty: <app_id>-forward."
+    )
+    forward_max_attempts: int = Field(
+        8, ge=1, description="Attempts per payload before it is logged as undelivered and skipped."
+    )
+    forward_backoff_s: float = Field(
+        0.5, gt=0, description="Wait before the first retry; doubled each retry, at most 30 s."
+    )
+    forward_timeout_s: float = Field(10.0, gt=0, description="HTTP timeout of one post.")
     log_level: str = Field("INFO", description="Python logging level.")

@@ -72,6 +72,21 @@ def faust_broker_url(broker: str) -> str:
     return ";".join(p if "://" in p else f"kafka://{p}" for p in parts)
 
 
+def advertised_host(settings: Settings) -> str:
+    """The host other workers reach this one's web server at (Faust's canonical URL).
+
+    >>> advertised_host(Settings(web_host="127.0.0.1"))
+    '127.0.0.1'
+    >>> advertised_host(Settings(web_host="0.0.0.0")) == socket.gethostname()
+    True
+    """
+    if settings.web_advertised_host:
+        return settings.web_advertised_host
+    if settings.web_host in ("0.0.0.0", "::", ""):
+        return socket.gethostname()
+    return settings.web_host
+
+
 def create_app(settings: Settings, partitions: int, web_port: int | None = None) -> faust.App:
     """A Faust app for ``settings`` whose topics have ``partitions`` partitions."""
     session = settings.session_timeout_s
@@ -100,7 +115,7 @@ def create_app(settings: Settings, partitions: int, web_port: int | None = None)
         stream_wait_empty=True,
         web_enabled=True,
         web_bind=settings.web_host,
-        web_host=settings.web_host,
+        web_host=advertised_host(settings),
         web_port=port,
         web_stats_enabled=False,
         web_graph_enabled=False,
