@@ -102,8 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_kafka_flags(p)
     p.add_argument("--kind", action="append", help="only this kind (repeatable)")
     p.add_argument("--severity", action="append", help="only this severity (repeatable)")
+    p.add_argument("--segment", action="append", help="only this value tier (high), lifecycle "
+                   "stage (at_risk) or both (high/at_risk) (repeatable)")
     p.add_argument("--from-beginning", action="store_true", help="start at the oldest alert")
     p.add_argument("--limit", type=int, help="stop after this many alerts")
+
+    p = sub.add_parser("forward", help="post alerts to a webhook (Alertmanager JSON) or "
+                       "PagerDuty (Events v2), with retries")
+    _add_kafka_flags(p)
+    p.add_argument("--url", help="endpoint (env ANOMON_FORWARD_URL)")
+    p.add_argument("--format", choices=["alertmanager", "pagerduty"],
+                   help="payload format (env ANOMON_FORWARD_FORMAT)")
+    p.add_argument("--from-beginning", action="store_true", help="a new group starts at the "
+                   "oldest alert instead of the newest")
 
     p = sub.add_parser("generate", help="write a synthetic events file and its ground truth")
     p.add_argument("--events", type=Path, required=True, help="events JSONL(.gz) to write")
@@ -197,7 +208,17 @@ def _cmd_tail(args: argparse.Namespace) -> int:
     from anomon.stream.tail import tail_alerts
 
     return tail_alerts(_settings(args), kinds=args.kind, severities=args.severity,
-                       from_beginning=args.from_beginning, limit=args.limit, out=sys.stdout)
+                       from_beginning=args.from_beginning, limit=args.limit, out=sys.stdout,
+                       segments=args.segment)
+
+
+def _cmd_forward(args: argparse.Namespace) -> int:
+    from anomon.stream.forward import run_forward
+
+    settings = _settings(args)
+    overrides = {k: v for k, v in (("forward_url", args.url), ("forward_format", args.format))
+                 if v is not None}
+    return run_forward(settings.model_copy(update=overrides), from_beginning=args.from_beginning)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -234,6 +255,7 @@ _COMMANDS = {
     "produce": _cmd_produce,
     "replay": _cmd_replay,
     "tail": _cmd_tail,
+    "forward": _cmd_forward,
     "generate": _cmd_generate,
     "score": _cmd_score,
     "schema": _cmd_schema,

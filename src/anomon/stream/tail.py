@@ -11,6 +11,8 @@
 ...     "events": []})
 >>> print(format_alert(a))
 2026-03-01 00:00  INFO      drop_off         firing    c-42  low/new  score 0.999  40 days  -> Call.
+>>> matches(a, kinds={"drop_off"}, segments={"low"}), matches(a, segments={"high/new"})
+(True, False)
 """
 
 from __future__ import annotations
@@ -47,6 +49,26 @@ def _wanted(values: Iterable[str] | None) -> frozenset[str] | None:
     return frozenset(v.strip().lower() for v in values) if values else None
 
 
+def matches(alert: Alert, kinds: Iterable[str] | None = None,
+            severities: Iterable[str] | None = None,
+            segments: Iterable[str] | None = None) -> bool:
+    """Whether ``alert`` passes the filters (each ``None`` or empty: any).
+
+    A segment is a value tier (``high``), a lifecycle stage (``at_risk``) or
+    both (``high/at_risk``).
+    """
+    want_kinds, want_severities = _wanted(kinds), _wanted(severities)
+    if want_kinds is not None and str(alert.kind) not in want_kinds:
+        return False
+    if want_severities is not None and alert.severity not in want_severities:
+        return False
+    want_segments = _wanted(segments)
+    if want_segments is None:
+        return True
+    tier, stage = alert.segment.tier, alert.segment.stage
+    return bool({tier, stage, f"{tier}/{stage}"} & want_segments)
+
+
 async def tail_async(
     settings: Settings,
     on_alert: Callable[[Alert], None],
@@ -56,11 +78,13 @@ async def tail_async(
     limit: int | None = None,
     stop: asyncio.Event | None = None,
     create_topics: bool = True,
+    segments: Iterable[str] | None = None,
 ) -> int:
     """Call ``on_alert`` for each matching alert until ``limit`` or ``stop``; returns the count."""
     if create_topics:
         await ensure_topics(settings, with_changelog=False)
-    want_kinds, want_severities = _wanted(kinds), _wanted(severities)
+    kinds, severities, segments = (list(kinds or []), list(severities or []),
+                                   list(segments or []))
     consumer = AIOKafkaConsumer(
         settings.alerts_topic,
         bootstrap_servers=bootstrap_servers(settings.broker),
@@ -85,9 +109,7 @@ async def tail_async(
                                                          offset=record.offset,
                                                          error=str(err).splitlines()[0]))
                         continue
-                    if want_kinds is not None and str(alert.kind) not in want_kinds:
-                        continue
-                    if want_severities is not None and alert.severity not in want_severities:
+                    if not matches(alert, kinds, severities, segments):
                         continue
                     on_alert(alert)
                     shown += 1
@@ -107,6 +129,7 @@ def tail_alerts(
     from_beginning: bool,
     limit: int | None,
     out: IO[str],
+    segments: list[str] | None = None,
 ) -> int:
     """Print matching alerts to ``out``, one line each; returns the exit code."""
     configure_logging(settings.log_level)
@@ -116,7 +139,8 @@ def tail_alerts(
         out.flush()
 
     try:
-        asyncio.run(tail_async(settings, show, kinds, severities, from_beginning, limit))
+        asyncio.run(tail_async(settings, show, kinds, severities, from_beginning, limit,
+                               segments=segments))
     except (KafkaError, TopicSetupError, OSError) as err:
         log.error("tail failed %s", kv(broker=settings.broker, error=str(err)))
         return 1

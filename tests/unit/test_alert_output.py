@@ -1,0 +1,161 @@
+"""What people see of an alert: the ``anomon tail`` line, webhook and PagerDuty payloads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from anomon.alerts import Alert, alert_id, fingerprint
+from anomon.notify.alertmanager import ZERO_TIME, webhook_payloads
+from anomon.notify.backoff import backoff_delays, retriable
+from anomon.notify.pagerduty import pagerduty_event
+from anomon.settings import Settings
+from anomon.stream.forward import build_payloads
+from anomon.stream.tail import format_alert, matches
+
+
+def make(customer: str = "c-7", kind: str = "complaint_spike", status: str = "firing",
+         episode: int = 1, ts: str = "2026-02-03T04:05:06+00:00", severity: str = "critical",
+         tier: str = "high", stage: str = "loyal", **extra: Any) -> Alert:
+    fp = fingerprint(customer, kind)
+    return Alert.model_validate({
+        "alert_id": alert_id(fp, episode, status), "fingerprint": fp, "customer_id": customer,
+        "kind": kind, "status": status, "severity": severity, "score": 0.99928,
+        "threshold": 0.999, "ts": ts, "episode": episode,
+        "segment": {"tier": tier, "stage": stage},
+        "reasons": [{"feature": "complaints_14d", "value": 2, "baseline": 0.04,
+                     "text": "2 complaints in 14 days; usually 1.0 a year"},
+                    {"feature": "max_severity", "value": 5, "baseline": 2,
+                     "text": "highest severity 5 of 5"}],
+        "action": "Senior agent contacts the customer today.",
+        "model": {"name": "complaint-poisson", "version": "1.1"}, "events": ["e1", "e2"],
+        **extra})
+
+
+# -- anomon tail -------------------------------------------------------------------------------
+
+def test_tail_line_says_who_what_why_and_what_to_do() -> None:
+    line = format_alert(make())
+    assert line == ("2026-02-03 04:05  CRITICAL  complaint_spike  firing    c-7  high/loyal  "
+                    "score 0.999  2 complaints in 14 days; usually 1.0 a year  "
+                    "-> Senior agent contacts the customer today.")
+    assert "\n" not in line
+
+
+def test_tail_line_of_a_resolution_has_no_score_or_reason() -> None:
+    line = format_alert(make(status="resolved", severity="info", action="No action needed."))
+    assert line == ("2026-02-03 04:05  INFO      complaint_spike  resolved  c-7  high/loyal  "
+                    "No action needed.")
+
+
+@pytest.mark.parametrize(("filters", "expected"), [
+    ({}, True),
+    ({"kinds": ["complaint_spike", "drop_off"]}, True),
+    ({"kinds": ["drop_off"]}, False),
+    ({"severities": ["CRITICAL"]}, True),
+    ({"severities": ["info", "warning"]}, False),
+    ({"segments": ["high"]}, True),
+    ({"segments": ["loyal"]}, True),
+    ({"segments": ["high/loyal"]}, True),
+    ({"segments": ["high/new", "mid"]}, False),
+    ({"kinds": ["complaint_spike"], "segments": ["low"]}, False),
+])
+def test_tail_filters(filters: dict[str, list[str]], expected: bool) -> None:
+    assert matches(make(), **filters) is expected
+
+
+# -- Alertmanager webhook ----------------------------------------------------------------------
+
+def test_webhook_payload_has_alertmanagers_shape() -> None:
+    [payload] = webhook_payloads([make()], receiver="anomon", external_url="http://grafana")
+    assert set(payload) == {"version", "groupKey", "truncatedAlerts", "status", "receiver",
+                            "groupLabels", "commonLabels", "commonAnnotations", "externalURL",
+                            "alerts"}
+    assert payload["version"] == "4" and payload["status"] == "firing"
+    fp = fingerprint("c-7", "complaint_spike")
+    assert payload["groupLabels"] == {"fingerprint": fp}
+    assert payload["groupKey"] == f'{{}}:{{fingerprint="{fp}"}}'
+    [alert] = payload["alerts"]
+    assert set(alert) == {"status", "labels", "annotations", "startsAt", "endsAt",
+                          "generatorURL", "fingerprint"}
+    assert alert["labels"] == {"alertname": "CustomerChange", "kind": "complaint_spike",
+                               "severity": "critical", "tier": "high", "stage": "loyal",
+                               "customer_id": "c-7", "fingerprint": fp, "episode": "1"}
+    assert all(isinstance(v, str) for v in alert["annotations"].values())
+    assert "2 complaints in 14 days" in alert["annotations"]["summary"]
+    assert "highest severity 5 of 5" in alert["annotations"]["description"]
+    assert alert["annotations"]["action"].startswith("Senior agent")
+    assert alert["startsAt"] == "2026-02-03T04:05:06+00:00" and alert["endsAt"] == ZERO_TIME
+    assert payload["commonLabels"] == alert["labels"]
+
+
+def test_webhook_groups_by_fingerprint_and_keeps_each_episodes_latest() -> None:
+    a_fire = make("a")
+    b_fire = make("b", kind="drop_off", severity="warning")
+    a_done = make("a", status="resolved", severity="info", ts="2026-02-20T00:00:00+00:00",
+                  action="No action needed.")
+    a_again = make("a", episode=2, ts="2026-03-20T00:00:00+00:00")
+    payloads = webhook_payloads([a_fire, b_fire, a_done, a_again])
+    assert [p["groupLabels"]["fingerprint"] for p in payloads] == [a_fire.fingerprint,
+                                                                  b_fire.fingerprint]
+    first = payloads[0]
+    assert first["status"] == "firing"  # episode 2 is firing
+    by_episode = {a["labels"]["episode"]: a for a in first["alerts"]}
+    assert by_episode["1"]["status"] == "resolved"
+    assert by_episode["1"]["startsAt"] == a_fire.ts and by_episode["1"]["endsAt"] == a_done.ts
+    assert by_episode["1"]["labels"]["severity"] == "critical"  # as it fired
+    assert by_episode["1"]["annotations"]["resolution"] == "No action needed."
+    assert by_episode["2"]["status"] == "firing" and by_episode["2"]["endsAt"] == ZERO_TIME
+    assert "episode" not in first["commonLabels"] and first["commonLabels"]["customer_id"] == "a"
+
+
+def test_a_resolution_alone_is_a_resolved_payload() -> None:
+    done = make(status="resolved", severity="info", ts="2026-02-20T00:00:00+00:00")
+    [payload] = webhook_payloads([done])
+    [alert] = payload["alerts"]
+    assert payload["status"] == alert["status"] == "resolved"
+    assert alert["endsAt"] == done.ts and alert["startsAt"] <= alert["endsAt"]
+
+
+# -- PagerDuty Events v2 -----------------------------------------------------------------------
+
+def test_pagerduty_trigger_and_resolve_share_the_fingerprint_as_dedup_key() -> None:
+    fire, done = make(), make(status="resolved", severity="info")
+    trigger, resolve = pagerduty_event(fire, "R0UT1NG"), pagerduty_event(done, "R0UT1NG")
+    assert trigger["event_action"] == "trigger" and resolve["event_action"] == "resolve"
+    assert trigger["dedup_key"] == resolve["dedup_key"] == fire.fingerprint
+    assert trigger["routing_key"] == resolve["routing_key"] == "R0UT1NG"
+    body = trigger["payload"]
+    assert {"summary", "source", "severity"} <= set(body)
+    assert body["severity"] in ("critical", "error", "warning", "info")
+    assert 0 < len(body["summary"]) <= 1024 and body["timestamp"] == fire.ts
+    assert body["custom_details"]["action"] == fire.action
+    assert [r["feature"] for r in body["custom_details"]["reasons"]] == ["complaints_14d",
+                                                                          "max_severity"]
+    assert "payload" not in resolve
+
+
+def test_pagerduty_summary_is_capped() -> None:
+    long = make(reasons=[{"feature": "x", "value": 1, "baseline": 0, "text": "y" * 5000}])
+    assert len(pagerduty_event(long, "k")["payload"]["summary"]) == 1024
+
+
+def test_the_format_is_chosen_by_configuration() -> None:
+    alerts = [make(), make(status="resolved", severity="info")]
+    pd = build_payloads(alerts, Settings(forward_format="pagerduty",
+                                         forward_routing_key="secret-key"))
+    assert [p["event_action"] for p in pd] == ["trigger", "resolve"]
+    assert pd[0]["routing_key"] == "secret-key"
+    am = build_payloads(alerts, Settings(forward_format="alertmanager"))
+    assert len(am) == 1 and am[0]["version"] == "4"
+    assert "secret-key" not in repr(Settings(forward_routing_key="secret-key"))
+
+
+# -- retries -----------------------------------------------------------------------------------
+
+def test_backoff_doubles_up_to_a_cap_and_only_transient_failures_retry() -> None:
+    assert backoff_delays(0.5, attempts=8) == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0]
+    assert backoff_delays(1.0, attempts=1) == []
+    assert [s for s in (200, 202, 400, 401, 404, 408, 413, 429, 500, 502, 503) if retriable(s)
+            ] == [408, 429, 500, 502, 503]
