@@ -79,6 +79,57 @@ class Settings(BaseSettings):
             "behaviour and churn models) to data_dir/models.pkl; 0 saves only at shutdown."
         ),
     )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description=(
+            "How every anomon client talks to Kafka: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or "
+            "SASL_SSL (SASL over TLS, the one to use outside a trusted network)."
+        ),
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism with SASL_PLAINTEXT or SASL_SSL."
+    )
+    sasl_username: str = Field("", description="SASL user name.")
+    sasl_password: SecretStr = Field(
+        SecretStr(""), description="SASL password; set it in the environment, not in a file."
+    )
+    ssl_cafile: str = Field(
+        "",
+        description=(
+            "PEM file of the CA(s) that signed the brokers' certificates (SSL, SASL_SSL); "
+            "empty: the system's CAs."
+        ),
+    )
+    ssl_certfile: str = Field(
+        "", description="Client certificate (PEM) when the brokers ask for one (mutual TLS)."
+    )
+    ssl_keyfile: str = Field("", description="Private key (PEM) of ssl_certfile.")
+    ssl_check_hostname: bool = Field(
+        True, description="Check that the broker's certificate names the host connected to."
+    )
+    erasure_topic: str = Field(
+        "customer-erasure",
+        description=(
+            "Topic of erasure requests (`anomon erase`): the worker deletes the customer's "
+            "state. Restrict who may write to it."
+        ),
+    )
+    state_ttl_days: float = Field(
+        730.0,
+        ge=0,
+        description=(
+            "A customer silent this many days (event time) is forgotten: their state is "
+            "deleted from the table and its changelog by the sweep. 0 keeps states forever."
+        ),
+    )
+    pseudonym_key: SecretStr = Field(
+        SecretStr(""),
+        description=(
+            "Key of the keyed hash that stands for customer ids in logs (`anomon pseudonym ID` "
+            "finds a customer's lines). Empty: a random key per process, so log references "
+            "cannot be linked across restarts."
+        ),
+    )
     web_advertised_host: str = Field(
         "",
         description=(

@@ -31,21 +31,20 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # the tests import their helpers as `workerkit`
     sys.path.insert(0, str(HERE))
 
-from workerkit import Names, WorkerProcess, worker_env  # noqa: E402
-
-BROKERS_ENV = "ANOMON_TEST_BROKERS"
-ALLOW_MISSING_ENV = "ANOMON_ALLOW_MISSING_KAFKA"
+from workerkit import (  # noqa: E402
+    ALLOW_MISSING_ENV,
+    BROKERS_ENV,
+    Names,
+    WorkerProcess,
+    broker_names,
+    worker_env,
+)
 
 #: What the summary at the end of the run reports about the brokers.
 _NOTES: list[str] = []
 _MISSING: list[str] = []
-
-
-def broker_names() -> list[str]:
-    """The brokers the integration tests run on, from ``ANOMON_TEST_BROKERS``."""
-    raw = os.environ.get(BROKERS_ENV, "tansu,kafka")
-    names = [name.strip().lower() for name in raw.split(",") if name.strip()]
-    return names or ["tansu"]
+#: Figures the tests report (events in/processed/dead-lettered, takeover times...).
+_FIGURES: list[str] = []
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -61,6 +60,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("brokers")
         for note in _NOTES:
             terminalreporter.write_line(note)
+    if _FIGURES:
+        terminalreporter.section("figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)
     for reason in _MISSING:
         terminalreporter.section("BROKER MISSING", sep="!", red=True, bold=True)
         terminalreporter.write_line(reason, red=True, bold=True)
@@ -127,3 +130,15 @@ def workers(broker: Any, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """``figures(events_in=..., processed=...)``: report this test's figures in the summary."""
+
+    def note(**values: Any) -> None:
+        text = " ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in values.items())
+        _FIGURES.append(f"{request.node.name}: {text}")
+
+    return note

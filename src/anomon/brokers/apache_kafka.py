@@ -170,13 +170,18 @@ class ApacheKafkaBroker(Broker):
     def _format(self, workdir: Path) -> None:
         command = self._java_command(
             workdir, "kafka.tools.StorageTool", "format", f"--cluster-id={self.cluster_id}",
-            "--config", str(workdir / "server.properties"), "--ignore-formatted", heap="256m")
+            "--config", str(workdir / "server.properties"), "--ignore-formatted",
+            *self._format_args(workdir), heap="256m")
         done = subprocess.run(command, cwd=workdir, capture_output=True, text=True,
                               timeout=120, stdin=subprocess.DEVNULL, check=False)
         if done.returncode != 0:
             output = "\n".join((done.stdout + done.stderr).strip().splitlines()[-30:])
             raise BrokerStartFailed(
                 f"formatting the Kafka log dir failed (exit code {done.returncode}):\n{output}")
+
+    def _format_args(self, workdir: Path) -> list[str]:
+        """More ``kafka-storage format`` arguments (e.g. ``--add-scram`` users)."""
+        return []
 
     def _command(self, workdir: Path) -> list[str]:
         return self._java_command(workdir, "kafka.Kafka", str(workdir / "server.properties"),

@@ -30,6 +30,7 @@ from faust.tables.recovery import Recovery
 
 from anomon.settings import Settings
 from anomon.stream.recovery import AccurateRecovery
+from anomon.stream.security import faust_credentials
 
 
 class PromptTableManager(TableManager):
@@ -96,6 +97,7 @@ def create_app(settings: Settings, partitions: int, web_port: int | None = None)
     return faust.App(
         settings.app_id,
         broker=faust_broker_url(settings.broker),
+        broker_credentials=faust_credentials(settings),
         autodiscover=False,
         datadir=str(settings.data_dir),
         store=settings.store,

@@ -1,18 +1,27 @@
 """Readable structured logs: a message followed by ``key=value`` pairs.
 
-Customer ids never appear in logs in clear: :func:`customer_ref` gives a short,
-stable hash to correlate lines without revealing who the customer is.
+Customer ids never appear in logs in clear: :func:`customer_ref` gives a short
+pseudonym, a keyed hash (BLAKE2b) of the id, to correlate lines without
+revealing who the customer is. The key is ``ANOMON_PSEUDONYM_KEY``
+(:func:`set_pseudonym_key`); without one, each process draws a random key, so
+nobody can link a reference to a customer by hashing candidate ids, but
+references differ between processes and restarts. With the key, ``anomon
+pseudonym CUSTOMER_ID`` gives the reference to search the logs for.
 
 >>> kv(reason="invalid_json", partition=3, detail="expecting value")
 'reason=invalid_json partition=3 detail="expecting value"'
 >>> len(customer_ref("c-123"))
 12
+>>> set_pseudonym_key("k1"); a = customer_ref("c-123"); set_pseudonym_key("k2")
+>>> a != customer_ref("c-123")
+True
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import sys
 from typing import Any
 
@@ -20,9 +29,22 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s | %(message)s"
 _LIBRARY_LOGGERS = ("faust", "mode", "aiokafka", "aiohttp", "kafka")
 
 
+_KEY_BYTES = 32
+_pseudonym_key = secrets.token_bytes(_KEY_BYTES)
+
+
+def set_pseudonym_key(key: str) -> None:
+    """Use ``key`` for :func:`customer_ref` from now on (empty: a new random key)."""
+    global _pseudonym_key
+    raw = key.encode("utf-8") if key else secrets.token_bytes(_KEY_BYTES)
+    # BLAKE2b takes keys of up to 64 bytes: hash longer ones down
+    _pseudonym_key = raw if len(raw) <= 64 else hashlib.blake2b(raw).digest()
+
+
 def customer_ref(customer_id: str) -> str:
-    """A stable 12-hex-digit reference of a customer id, safe to log."""
-    return hashlib.blake2b(customer_id.encode("utf-8", "replace"), digest_size=6).hexdigest()
+    """A 12-hex-digit keyed pseudonym of a customer id, safe to log."""
+    return hashlib.blake2b(customer_id.encode("utf-8", "replace"), digest_size=6,
+                           key=_pseudonym_key, person=b"anomon-log").hexdigest()
 
 
 def _fmt(value: Any) -> str:

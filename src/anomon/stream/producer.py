@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 
 from anomon.settings import Settings
 from anomon.stream.logs import configure_logging, kv
+from anomon.stream.security import kafka_auth
 from anomon.stream.topics import TopicSetupError, bootstrap_servers, ensure_topics
 
 log = logging.getLogger("anomon.stream.producer")
@@ -68,6 +69,7 @@ def new_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
         max_batch_size=256 * 1024,
         acks=1,
         request_timeout_ms=30000,
+        **kafka_auth(settings),
     )
 
 

@@ -21,10 +21,12 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from faust.tables.recovery import Recovery
+from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from faust.types import TP
 from faust.types.transports import ConsumerT
 
@@ -35,21 +37,23 @@ log = logging.getLogger("anomon.stream.recovery")
 
 
 async def log_offsets(bootstrap: str, partitions: Iterable[TopicPartition],
-                      timeout_s: float = 5.0
+                      timeout_s: float = 5.0, **client: Any
                       ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
     """(first offset, offset after the last record) of each partition.
 
     The end comes from Fetch responses: seek to the ListOffsets answer (never
     past the end) and fetch once per partition; the response's high watermark
     is the real end. A partition that does not answer in ``timeout_s`` keeps
-    the ListOffsets answer.
+    the ListOffsets answer. ``client``: security options (see
+    :func:`anomon.stream.security.kafka_auth`).
     """
     tps = list(partitions)
     if not tps:
         return {}, {}
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, fetch_max_wait_ms=50,
-                                max_partition_fetch_bytes=1024, client_id="anomon-end-offsets")
+                                max_partition_fetch_bytes=1024, client_id="anomon-end-offsets",
+                                **client)
     await consumer.start()
     try:
         consumer.assign(tps)
@@ -78,7 +82,9 @@ class AccurateRecovery(Recovery):
     async def _offsets(self, tps: set[TP]) -> tuple[dict[TP, int], dict[TP, int]]:
         broker = ";".join(str(url) for url in self.app.conf.broker)
         by_key = {TopicPartition(tp.topic, tp.partition): tp for tp in tps}
-        earliest, ends = await log_offsets(bootstrap_servers(broker), by_key)
+        auth = credentials_to_aiokafka_auth(self.app.conf.broker_credentials,
+                                            self.app.conf.ssl_context)
+        earliest, ends = await log_offsets(bootstrap_servers(broker), by_key, **auth)
         return ({by_key[tp]: v for tp, v in earliest.items()},
                 {by_key[tp]: v for tp, v in ends.items()})
 

@@ -23,6 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from anomon.settings import Settings
 from anomon.stream.logs import kv
+from anomon.stream.security import kafka_auth
 
 log = logging.getLogger("anomon.stream.topics")
 
@@ -98,6 +99,7 @@ async def ensure_topics(settings: Settings, with_changelog: bool = True) -> int:
         bootstrap_servers=bootstrap_servers(settings.broker),
         client_id=f"{settings.app_id}-admin",
         request_timeout_ms=15000,
+        **kafka_auth(settings),
     )
     await admin.start()
     try:

@@ -67,8 +67,10 @@ from anomon.stream.checkpoint import checkpoint_path, load_models, save_models
 from anomon.stream.customer_table import CustomerTable
 from anomon.stream.dead_letter import build_dead_letter
 from anomon.stream.lag import update_lag_gauge
-from anomon.stream.logs import configure_logging, customer_ref, kv
+from anomon.stream.logs import configure_logging, customer_ref, kv, set_pseudonym_key
+from anomon.stream.preflight import BrokerAccessError, check_access
 from anomon.stream.profile import add_profile_route
+from anomon.stream.security import SecurityConfigError
 from anomon.stream.stats import WorkerStats
 from anomon.stream.sweep import SweepClock, SweepIndex
 from anomon.stream.topics import TopicSetupError, ensure_topics
@@ -445,6 +447,7 @@ def _headers(msg: Any) -> list[tuple[str, bytes]] | None:
 def run_worker(settings: Settings) -> int:
     """Create the topics, then run the worker until stopped. Returns the exit code."""
     configure_logging(settings.log_level)
+    set_pseudonym_key(settings.pseudonym_key.get_secret_value())
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -452,6 +455,12 @@ def run_worker(settings: Settings) -> int:
         return EXIT_FAIL
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    try:  # fail closed: wrong credentials or protocol end the worker here, with the cause
+        loop.run_until_complete(check_access(settings))
+    except (BrokerAccessError, SecurityConfigError) as err:
+        log.error("cannot connect to Kafka: %s", err)
+        loop.close()
+        return EXIT_FAIL
     try:
         partitions = loop.run_until_complete(ensure_topics(settings))
     except (TopicSetupError, KafkaError, OSError) as err:

@@ -1,0 +1,226 @@
+"""Nothing lost when things go wrong: a worker killed, a worker restarted, the broker restarted.
+
+Each test streams the same kind of input (:func:`workerkit.order_free_history`:
+customers whose alerts depend on their own events only), makes something go
+wrong in the middle of the stream, and then checks, like Kafka's own system test
+verifiers, that every record was delivered:
+
+* the changelog of the customer table holds, for every customer, each of their
+  event ids exactly once and counters equal to what was sent (nothing lost,
+  nothing counted twice, table state restored where it moved);
+* the group's committed offsets cover the whole input topic;
+* the distinct alerts are exactly those of a run without the fault, and every
+  alert re-sent after the fault is identical, byte for byte, to the first one;
+* every worker's ``in == processed + duplicate + late + dead_lettered``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from workerkit import (
+    BackgroundProducer,
+    Names,
+    WorkerFactory,
+    WorkerProcess,
+    alert_records_by_id,
+    committed_lag,
+    days_ago,
+    offline_alerts,
+    order_free_history,
+    read_latest,
+    read_topic,
+    require_kafka,
+    state_problems,
+    states_of,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
+
+RATE = 250.0  # events per second sent while the fault happens
+
+
+def wait_until(predicate: Any, timeout: float, what: str, step: float = 0.1) -> float:
+    """Poll ``predicate`` until true; returns the seconds it took."""
+    began = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - began < timeout, f"{what}: not within {timeout} s"
+        time.sleep(step)
+    return time.monotonic() - began
+
+
+def processed_total(*workers: WorkerProcess) -> int:
+    return sum(w.stats()["processed"] for w in workers if w.alive())
+
+
+def drained(broker: Any, names: Names, timeout: float = 60.0) -> None:
+    """Wait until the group's committed offsets reach the end of the input topic."""
+    wait_until(lambda: committed_lag(broker, names.app_id, names.input) == 0, timeout,
+               "committed offsets reach the end of the input", step=0.5)
+
+
+def check_alerts(broker: Any, names: Names, expected: dict[str, dict[str, Any]]
+                 ) -> tuple[int, int]:
+    """Distinct alerts equal ``expected``; re-sent ones identical. Returns (records, distinct)."""
+    records = read_topic(broker, names.alerts, expect=len(expected), settle=2.0)
+    by_id = alert_records_by_id(records)
+    assert set(by_id) == set(expected), (sorted(set(by_id) ^ set(expected))[:5], len(by_id))
+    for alert_id, values in by_id.items():
+        assert len(set(values)) == 1, f"alert {alert_id} re-sent with other content"
+    return len(records), len(by_id)
+
+
+def check_states(broker: Any, names: Names, events: list[dict[str, Any]]) -> int:
+    states = states_of(read_latest(broker, names.changelog))
+    problems = state_problems(states, events)
+    assert not problems, f"{len(problems)} customers wrong, e.g. {problems[:5]}"
+    return len(states)
+
+
+def stopped_count(worker: WorkerProcess, name: str) -> int:
+    """A counter from the worker's last log line (``worker stopped ... processed=N``)."""
+    lines = [line for line in worker.log_text().splitlines() if "worker stopped" in line]
+    assert lines, worker.log_tail()
+    return int(lines[-1].split(f" {name}=")[1].split()[0])
+
+
+def accounted(stats: dict[str, Any]) -> bool:
+    return bool(stats["accounted"]) and stats["in"] == (
+        stats["processed"] + stats["duplicate"] + stats["late"] + stats["dead_lettered"])
+
+
+# -- 1. SIGKILL one of two workers ------------------------------------------------------------
+
+def test_killed_worker_partitions_move_and_nothing_is_lost(
+        broker: Any, workers: WorkerFactory, figures: Any) -> None:
+    names = Names()
+    reference = Names()  # a single worker of its own group reads the same input
+    h = order_free_history(days_ago(60))
+    events = h.in_time_order()
+    expected = offline_alerts(events)
+    assert len(expected) == 20 * 2 + 12  # payers fire and resolve, complainers fire
+
+    common = {"sweep_interval_s": 600, "standby_replicas": 0}
+    a = workers(names, **common)
+    b = workers(names, **common)
+    single = workers(reference, input_topic=names.input, **common)
+    for w in (a, b, single):
+        w.wait_ready(90)
+
+    def split() -> bool:
+        pa, pb = set(a.stats()["partitions"]), set(b.stats()["partitions"])
+        return bool(pa) and bool(pb) and not pa & pb and pa | pb == {0, 1, 2, 3}
+
+    wait_until(split, 60, "two workers share the four partitions")
+    victim, survivor = a, b
+    victim_parts = victim.stats()["partitions"]
+
+    producer = BackgroundProducer(broker, names.input, events, RATE).start()
+    wait_until(lambda: victim.stats()["processed"] >= 150
+               and processed_total(a, b) >= 0.3 * len(events), 60,
+               "the stream is under way")
+    before = victim.stats()
+    victim.kill()
+    takeover_s = wait_until(
+        lambda: (s := survivor.stats())["ready"] and s["partitions"] == [0, 1, 2, 3],
+        90, "the survivor owns every partition")
+    producer.join()
+    drained(broker, names)
+    drained(broker, reference)
+    after = survivor.stats()
+    single_stats = single.stats()
+
+    # every event processed: each one's id in its customer's restored state, once
+    customers = check_states(broker, names, events)
+    assert accounted(after) and accounted(single_stats)
+    handled = before["processed"] + after["processed"] + after["duplicate"]
+    assert handled >= len(events), (before, after)
+    assert single_stats["processed"] == len(events) and single_stats["duplicate"] == 0
+
+    # distinct alerts: those of the single worker, and of the engine alone; duplicates identical
+    records, distinct = check_alerts(broker, names, expected)
+    ref_records, ref_distinct = check_alerts(broker, reference, expected)
+    assert ref_records == ref_distinct == distinct
+    figures(broker=broker.name, events_in=len(events), customers=customers,
+            victim_partitions=victim_parts, victim_processed_before_kill=before["processed"],
+            survivor_in=after["in"], survivor_processed=after["processed"],
+            survivor_duplicate=after["duplicate"], dead_lettered=after["dead_lettered"],
+            reprocessed=handled - len(events), alert_records=records, distinct_alerts=distinct,
+            takeover_s=takeover_s)
+
+
+# -- 2. graceful stop and start -----------------------------------------------------------------
+
+def test_graceful_stop_and_start_mid_stream_skips_nothing(
+        broker: Any, workers: WorkerFactory, figures: Any) -> None:
+    names = Names()
+    h = order_free_history(days_ago(60), shoppers=60)
+    events = h.in_time_order()
+    expected = offline_alerts(events)
+
+    first = workers(names, sweep_interval_s=600)
+    first.wait_ready(90)
+    producer = BackgroundProducer(broker, names.input, events, RATE).start()
+    wait_until(lambda: first.stats()["processed"] >= 0.3 * len(events), 60,
+               "the stream is under way")
+    stop_began = time.monotonic()
+    assert first.stop() == 0, first.log_tail()
+    stop_s = time.monotonic() - stop_began
+
+    second = workers(names, sweep_interval_s=600)
+    ready_s = second.wait_ready(90)
+    producer.join()
+    drained(broker, names)
+    after = second.stats()
+    assert accounted(after)
+    customers = check_states(broker, names, events)
+    # nothing skipped and nothing handled twice: the second worker starts where the first ended
+    handled_first = stopped_count(first, "processed")
+    assert handled_first + after["processed"] == len(events), (handled_first, after)
+    assert after["duplicate"] == 0
+    records, distinct = check_alerts(broker, names, expected)
+    assert records == distinct  # not a single alert sent twice
+    figures(broker=broker.name, events_in=len(events), customers=customers,
+            first_processed=handled_first, second_processed=after["processed"],
+            second_duplicate=after["duplicate"], dead_lettered=after["dead_lettered"],
+            alert_records=records, distinct_alerts=distinct, stop_s=stop_s,
+            second_ready_s=ready_s)
+
+
+# -- 3. broker restart --------------------------------------------------------------------------
+
+def test_worker_rides_out_a_broker_restart(broker: Any, workers: WorkerFactory,
+                                           figures: Any) -> None:
+    require_kafka(broker, "Tansu keeps its records in memory, so a restarted Tansu is empty")
+    names = Names()
+    h = order_free_history(days_ago(60), shoppers=80)
+    events = h.in_time_order()
+    expected = offline_alerts(events)
+
+    worker = workers(names, sweep_interval_s=600)
+    worker.wait_ready(90)
+    pid = worker.pid
+    producer = BackgroundProducer(broker, names.input, events, RATE / 2).start()
+    wait_until(lambda: worker.stats()["processed"] >= 0.25 * len(events), 60,
+               "the stream is under way")
+    before = worker.stats()
+    restart_began = time.monotonic()
+    broker.restart()
+    down_s = time.monotonic() - restart_began
+    back_s = wait_until(lambda: worker.stats()["processed"] > before["processed"] + 50, 120,
+                        "the worker processes again after the restart")
+    producer.join(180)
+    drained(broker, names, timeout=120)
+    after = worker.stats()
+    assert worker.alive() and worker.pid == pid  # the same process carried on
+    assert accounted(after)
+    assert after["processed"] == len(events), after
+    customers = check_states(broker, names, events)
+    records, distinct = check_alerts(broker, names, expected)
+    figures(broker=broker.name, events_in=len(events), customers=customers,
+            processed=after["processed"], duplicate=after["duplicate"],
+            dead_lettered=after["dead_lettered"], producer_resent=producer.resent,
+            broker_restart_s=down_s, processing_again_after_s=back_s,
+            alert_records=records, distinct_alerts=distinct)
