@@ -32,6 +32,7 @@ PROM = ROOT / "config" / "prometheus"
 GRAFANA = ROOT / "config" / "grafana"
 #: services that run once and exit (their success is what others wait for)
 JOBS = {"topics", "producer"}
+PROFILES = {"producer": ["demo"], "forwarder": ["forward"]}
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +58,14 @@ def test_compose_config_parses_with_every_profile() -> None:
     cli = _compose_cli()
     if cli is None:
         _missing("docker compose / docker-compose", "apt-get install docker-compose")
-    for profile in ([], ["--profile", "demo"]):
+    for profile in ([], ["--profile", "demo", "--profile", "forward"]):
         done = subprocess.run([*cli, "-f", str(COMPOSE), *profile, "config", "--services"],
                               capture_output=True, text=True, cwd=ROOT)
         assert done.returncode == 0, done.stderr
         services = set(done.stdout.split())
         assert {"kafka", "topics", "anomon", "prometheus", "grafana"} <= services
         if profile:
-            assert "producer" in services
+            assert {"producer", "forwarder"} <= services
 
 
 def _bind_sources(service: dict[str, Any]) -> list[str]:
@@ -139,12 +140,14 @@ def test_kafka_is_one_official_kraft_node_with_a_note_on_growing_it(
     assert compose["services"]["topics"]["image"] == kafka["image"]
 
 
-def test_demo_producer_only_behind_its_profile(compose: dict[str, Any]) -> None:
+def test_demo_producer_and_forwarder_only_behind_their_profiles(compose: dict[str, Any]) -> None:
     producer = compose["services"]["producer"]
-    assert producer["profiles"] == ["demo"]
     assert producer["command"][0] == "produce"
-    others = [n for n, s in compose["services"].items() if n != "producer" and s.get("profiles")]
-    assert others == [] or all(n not in ("kafka", "anomon", "topics") for n in others)
+    assert compose["services"]["forwarder"]["command"] == ["forward"]
+    profiled = {n: s["profiles"] for n, s in compose["services"].items() if s.get("profiles")}
+    assert profiled == PROFILES
+    env = compose["services"]["forwarder"]["environment"]
+    assert env["ANOMON_FORWARD_ROUTING_KEY"].startswith("${"), "secrets come from the shell"
 
 
 def test_worker_image_is_slim_and_non_root() -> None:
