@@ -1,10 +1,13 @@
 """Consumer lag of the worker: input records not yet handled, per assigned partition.
 
-Computed when ``/metrics`` is scraped, from what the consumer already knows (no
-request to the broker): the partition's high watermark from the last Fetch
-response, minus the next offset to handle (the one after the last record the
-worker handled, else the group's committed offset). A partition whose position
-is not known yet is left out rather than guessed.
+Computed when ``/metrics`` is scraped: the partition's end offset minus the
+next offset to handle (the one after the last record the worker handled, else
+the group's committed offset). The end offset is the larger of the high
+watermark in the last Fetch response and the one asked of the broker every
+``REFRESH_S`` seconds (:func:`end_offsets`): while the consumer's buffer is
+full it stops fetching, and the Fetch watermark alone would show the lag
+shrinking as the backlog grows. A partition whose position is not known yet is
+left out rather than guessed.
 
 >>> records_behind(highwater=120, position=100), records_behind(5, 9), records_behind(None, 3)
 (20, 0, None)
@@ -12,9 +15,40 @@ is not known yet is left out rather than guessed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
+from typing import Any
+
+from faust.types import TP
 
 from anomon import metrics
+
+log = logging.getLogger("anomon.stream.lag")
+
+REFRESH_S = 5.0
+
+
+async def end_offsets(consumer: Any, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+    """End offsets of ``topic``'s ``partitions`` from the broker (ListOffsets); {} on failure."""
+    tps = [TP(topic, p) for p in sorted(partitions)]
+    if not tps:
+        return {}
+    try:
+        found = await consumer.highwaters(*tps)
+    except Exception as err:  # a rebalance or a broker hiccup: keep the Fetch watermarks
+        log.debug("end offsets unavailable: %s", err)
+        return {}
+    return {tp.partition: int(offset) for tp, offset in found.items() if offset is not None}
+
+
+def newest(*offsets: int | None) -> int | None:
+    """The largest known offset.
+
+    >>> newest(None, 7, 3), newest(None, None)
+    (7, None)
+    """
+    known = [o for o in offsets if o is not None]
+    return max(known) if known else None
 
 
 def records_behind(highwater: int | None, position: int | None) -> int | None:

@@ -62,11 +62,11 @@ from anomon.engine import Engine
 from anomon.errors import EventRejected
 from anomon.settings import Settings
 from anomon.state import CustomerState
+from anomon.stream import lag
 from anomon.stream.app import create_app
 from anomon.stream.checkpoint import checkpoint_path, load_models, save_models
 from anomon.stream.customer_table import CustomerTable
 from anomon.stream.dead_letter import build_dead_letter
-from anomon.stream.lag import update_lag_gauge
 from anomon.stream.logs import configure_logging, customer_ref, kv, set_pseudonym_key
 from anomon.stream.preflight import BrokerAccessError, check_access
 from anomon.stream.profile import add_profile_route
@@ -109,6 +109,7 @@ class StreamWorker:
         self.ready_at: float | None = None
         self._labels_exported: dict[int, int] = dict(self.engine.churn.labels)
         self.label_drift = LabelDrift()
+        self.end_offsets: dict[int, int] = {}  # input partition -> end offset (lag.REFRESH_S)
         metrics.init_model_series([self.engine.churn.name])
         self.app = create_app(settings, partitions)
         self.customers = CustomerTable(self.app, settings.input_topic, partitions, self.stats)
@@ -120,6 +121,7 @@ class StreamWorker:
         self.late_topic = self.app.topic(settings.late_topic, **raw)
         self.app.agent(self.input_topic, name="anomon.events")(self._consume)
         self.app.timer(settings.sweep_interval_s, name="anomon.sweep")(self._sweep_timer)
+        self.app.timer(lag.REFRESH_S, name="anomon.lag")(self._lag_timer)
         if settings.checkpoint_interval_s > 0:
             self.app.timer(settings.checkpoint_interval_s, name="anomon.checkpoint")(
                 self._checkpoint_timer
@@ -388,7 +390,15 @@ class StreamWorker:
             handled = self.clock.next_offset.get(p)
             return handled if handled is not None else committed.get(TP(topic, p))
 
-        return update_lag_gauge(partitions, self._highwater, position)
+        def highwater(p: int) -> int | None:
+            return lag.newest(self._highwater(p), self.end_offsets.get(p))
+
+        return lag.update_lag_gauge(partitions, highwater, position)
+
+    async def _lag_timer(self) -> None:
+        if self.app.started and not self.app.rebalancing:
+            self.end_offsets = await lag.end_offsets(
+                self.app.consumer, self.settings.input_topic, self.active_partitions())
 
     def _add_routes(self) -> None:
         worker = self
