@@ -16,7 +16,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -29,6 +29,7 @@ from workerkit import (
     Record,
     WorkerFactory,
     alerts_of,
+    create_topic,
     days_ago,
     metric_samples,
     non_loopback_address,
@@ -109,10 +110,13 @@ def test_events_produce_explained_alerts(broker: Any, workers: WorkerFactory
 
 # -- 2. bad messages ----------------------------------------------------------------------------
 
-def test_bad_records_are_dead_lettered_with_reasons(broker: Any,
-                                                    workers: WorkerFactory) -> None:
+def test_bad_records_are_dead_lettered_with_reasons(broker: Any, workers: WorkerFactory,
+                                                    figures: Any) -> None:
+    """Every kind of poison: a specific reason each, and ``in`` accounted for exactly."""
     names = Names()
-    worker = workers(names, sweep_interval_s=600, max_event_bytes=2048)
+    # the input topic takes records of up to 8 MB, so that a 5 MB one reaches the worker
+    create_topic(broker, names.input, configs={"max.message.bytes": str(8 * 1024 * 1024)})
+    worker = workers(names, sweep_interval_s=600, max_event_bytes=16384)
     worker.wait_ready()
     h = History(days_ago(20))
     good = [h.add(f"good-{i % 5}", "purchase", i * 0.5, amount=10.0 + i) for i in range(20)]
@@ -123,19 +127,31 @@ def test_bad_records_are_dead_lettered_with_reasons(broker: Any,
     def bad(**fields: Any) -> bytes:
         return orjson.dumps({**ok, "event_id": uuid.uuid4().hex, **fields})
 
-    too_large = bad(attributes={"padding": "x" * 4000})
-    cases: list[tuple[str, bytes | None]] = [
-        ("invalid_json", b'{"event_id": "e1", "customer_id": '),
-        ("invalid_json", b"\xff\xfe\x00garbage"),
-        ("not_an_object", b'[1, 2, 3]'),
-        ("empty_value", b""),
-        ("empty_value", None),
-        ("too_large", too_large),
-        ("schema_error", orjson.dumps({k: v for k, v in ok.items() if k != "amount"})),
-        ("schema_error", bad(amount="lots")),
-        ("unknown_type", bad(type="teleport")),
-        ("timestamp_out_of_range", bad(ts="1970-01-02T00:00:00+00:00")),
-        ("schema_error", bad(amount=-5.0)),
+    def with_amount(literal: bytes) -> bytes:  # amounts orjson will not write: NaN, 1e999
+        return bad(amount=123456.5).replace(b"123456.5", literal)
+
+    next_year = datetime.now(UTC).replace(microsecond=0) + timedelta(days=366)
+    # (reason, value, a word the detail must contain)
+    cases: list[tuple[str, bytes | None, str]] = [
+        ("invalid_json", b'{"event_id": "e1", "customer_id": ', "end of data"),
+        ("invalid_json", b"\xff\xfe\x00garbage", ""),
+        ("not_an_object", b'[1, 2, 3]', "array"),
+        ("empty_value", b"", "no value"),
+        ("empty_value", None, "no value"),
+        ("too_large", bad(attributes={"padding": "x" * 20_000}), "over the limit of 16384"),
+        ("too_large", bad(attributes={"padding": "x" * (5 * 1024 * 1024)}), "52430"),
+        ("schema_error", orjson.dumps({k: v for k, v in ok.items() if k != "amount"}), "amount"),
+        ("schema_error", bad(amount="lots"), "amount"),
+        ("schema_error", bad(customer_id=12345), "customer_id"),
+        ("unknown_type", bad(type="teleport"), "teleport"),
+        ("unknown_type", orjson.dumps({k: v for k, v in ok.items() if k != "type"}), "None"),
+        ("timestamp_out_of_range", bad(ts="1970-01-02T00:00:00+00:00"), "earliest"),
+        ("timestamp_out_of_range", bad(ts=next_year.isoformat()), "future"),
+        ("invalid_json", with_amount(b"NaN"), ""),  # not JSON
+        ("invalid_json", with_amount(b"1e999"), "infinity"),  # out of a double's range
+        ("schema_error", bad(amount="NaN"), "finite"),  # a string pydantic reads as NaN
+        ("schema_error", bad(amount=-5.0), "amount"),
+        ("schema_error", bad(customer_id="c" * 10_000), "at most 256 characters"),
     ]
     interleaved: list[Record] = []
     bad_iter = iter(cases)
@@ -143,7 +159,7 @@ def test_bad_records_are_dead_lettered_with_reasons(broker: Any,
         interleaved.append((event["customer_id"].encode(), orjson.dumps(event), []))
         if n % 2 == 1 and (case := next(bad_iter, None)) is not None:
             interleaved.append((b"poison", case[1], [("origin", b"test")]))
-    interleaved.extend((b"poison", value, [("origin", b"test")]) for _, value in bad_iter)
+    interleaved.extend((b"poison", value, [("origin", b"test")]) for _, value, _ in bad_iter)
     interleaved.append((b"good-0", orjson.dumps(late), []))
     interleaved.append((dup["customer_id"].encode(), orjson.dumps(dup), []))
     mis_keyed = h.add("mis-keyed", "interaction", 11)
@@ -154,9 +170,12 @@ def test_bad_records_are_dead_lettered_with_reasons(broker: Any,
     stats = worker.wait_for(lambda s: s["in"] == total)
     dlq = read_topic(broker, names.dlq, expect=len(cases))
     assert len(dlq) == len(cases)
-    expected_reasons = Counter(reason for reason, _ in cases)
-    assert Counter(orjson.loads(r.value)["reason"] for r in dlq) == expected_reasons
-    originals = {bytes(v) if v is not None else None for _, v in cases}
+    expected_reasons = Counter(reason for reason, _, _ in cases)
+    # one key, so one partition, in order: each record with its own reason
+    assert [orjson.loads(r.value)["reason"] for r in dlq] == [reason for reason, _, _ in cases]
+    for record, (_, _, word) in zip(dlq, cases, strict=True):
+        assert word in orjson.loads(record.value)["detail"], orjson.loads(record.value)
+    originals = {bytes(v) if v is not None else None for _, v, _ in cases}
     for record in dlq:
         value = orjson.loads(record.value)
         headers = {k: v for k, v in record.headers}
@@ -178,10 +197,13 @@ def test_bad_records_are_dead_lettered_with_reasons(broker: Any,
             raw = value["raw"].encode()
         if value["reason"] == "empty_value":
             assert raw in (None, b"")
+        elif value["raw_truncated"]:  # the 5 MB record: its first 256 KiB and its size
+            assert raw is not None and value["raw_bytes"] > 5 * 1024 * 1024
+            assert any(o is not None and o.startswith(raw) and len(o) == value["raw_bytes"]
+                       for o in originals)
+            assert len(record.value) < 1024 * 1024  # fits the dead-letter topic
         else:
-            assert raw in originals and not value["raw_truncated"]
-        if value["reason"] == "schema_error":
-            assert any(word in value["detail"] for word in ("amount",)), value["detail"]
+            assert raw in originals
     binary = [orjson.loads(r.value) for r in dlq if orjson.loads(r.value)["raw_base64"]]
     assert len(binary) == 1
 
@@ -200,7 +222,7 @@ def test_bad_records_are_dead_lettered_with_reasons(broker: Any,
                            + stats["dead_lettered"])
     assert stats["key_mismatch"] == 1 and stats["accounted"]
     samples = metric_samples(worker.metrics())
-    assert samples[("anomon_dead_lettered_total", (("reason", "invalid_json"),))] == 2
+    assert samples[("anomon_dead_lettered_total", (("reason", "invalid_json"),))] == 4
     assert samples[("anomon_events_total", (("outcome", "late"), ("type", "purchase")))] == 1
     by_outcome = Counter[str]()
     for (name, labels), value in samples.items():
@@ -212,6 +234,10 @@ def test_bad_records_are_dead_lettered_with_reasons(broker: Any,
     send_events(broker, names.input, [h.add("good-2", "purchase", 12, amount=7.0)])
     stats = worker.wait_for(lambda s: s["processed"] == len(good) + 2)
     assert stats["accounted"] and worker.alive()
+    figures(broker=broker.name, events_in=stats["in"], processed=stats["processed"],
+            dead_lettered=stats["dead_lettered"], duplicate=stats["duplicate"],
+            late=stats["late"], key_mismatch=stats["key_mismatch"],
+            reasons=len(expected_reasons))
 
 
 # -- 3. restart ---------------------------------------------------------------------------------

@@ -571,3 +571,20 @@ def alert_records_by_id(records: list[ConsumerRecord]) -> dict[str, list[bytes]]
     for record in records:
         out.setdefault(orjson.loads(record.value)["alert_id"], []).append(bytes(record.value))
     return out
+
+
+def create_topic(broker: Any, name: str, partitions: int = 4,
+                 configs: dict[str, str] | None = None) -> None:
+    """Create topic ``name`` (before a worker does, to give it settings of the test's own)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    async def run() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_of(broker))
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(name, partitions, 1,
+                                                topic_configs=configs or {})])
+        finally:
+            await admin.close()
+
+    asyncio.run(run())
