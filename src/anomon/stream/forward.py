@@ -32,6 +32,7 @@ from anomon.notify.backoff import backoff_delays, retriable
 from anomon.notify.pagerduty import pagerduty_event
 from anomon.settings import Settings
 from anomon.stream.logs import configure_logging, kv
+from anomon.stream.security import SecurityConfigError, kafka_auth
 from anomon.stream.topics import TopicSetupError, bootstrap_servers, ensure_topics
 
 log = logging.getLogger("anomon.stream.forward")
@@ -116,6 +117,7 @@ async def forward_async(settings: Settings, stop: asyncio.Event | None = None,
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
         client_id=f"{settings.app_id}-forward",
+        **kafka_auth(settings),
     )
     await consumer.start()
     log.info("forwarding %s", kv(topic=settings.alerts_topic, format=settings.forward_format))
@@ -145,7 +147,7 @@ def run_forward(settings: Settings, from_beginning: bool = False) -> int:
     except ValueError as err:
         log.error("cannot forward %s", kv(error=str(err)))
         return EXIT_FAIL
-    except (KafkaError, TopicSetupError, OSError) as err:
+    except (KafkaError, TopicSetupError, SecurityConfigError, OSError) as err:
         log.error("forward failed %s", kv(broker=settings.broker, error=str(err)))
         return EXIT_FAIL
     return EXIT_OK

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from anomon.alerts import Alert
 from anomon.settings import Settings
 from anomon.stream.logs import configure_logging, kv
+from anomon.stream.security import SecurityConfigError, kafka_auth
 from anomon.stream.topics import TopicSetupError, bootstrap_servers, ensure_topics
 
 log = logging.getLogger("anomon.stream.tail")
@@ -92,6 +93,7 @@ async def tail_async(
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
         client_id=f"{settings.app_id}-tail",
+        **kafka_auth(settings),
     )
     await consumer.start()
     shown = 0
@@ -141,7 +143,7 @@ def tail_alerts(
     try:
         asyncio.run(tail_async(settings, show, kinds, severities, from_beginning, limit,
                                segments=segments))
-    except (KafkaError, TopicSetupError, OSError) as err:
+    except (KafkaError, TopicSetupError, SecurityConfigError, OSError) as err:
         log.error("tail failed %s", kv(broker=settings.broker, error=str(err)))
         return 1
     return 0
