@@ -9,7 +9,8 @@ RUN pip install --prefix=/install .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-RUN useradd --create-home --uid 10001 --user-group anomon \
+RUN groupadd --gid 10001 anomon \
+ && useradd --create-home --uid 10001 --gid 10001 anomon \
  && mkdir -p /app/var/worker \
  && chown -R anomon:anomon /app
 COPY --from=build /install /usr/local
