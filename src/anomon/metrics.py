@@ -54,6 +54,12 @@ STATE_RESETS = Counter(
     "Stored customer states that could not be read (corrupt or unknown version); "
     "the customer starts fresh.",
 )
+CHECKPOINT_ERRORS = Counter(
+    "anomon_checkpoint_errors",
+    "Model checkpoints that could not be loaded (corrupt, unknown version: the worker starts "
+    "with fresh models) or saved, by operation.",
+    ["op"],
+)
 WORKER_READY = Gauge(
     "anomon_worker_ready", "1 once the worker has joined the group and recovered its tables."
 )

@@ -16,23 +16,30 @@ verifiers, that every record was delivered:
 
 from __future__ import annotations
 
+import pickle
 import time
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from workerkit import (
     BackgroundProducer,
+    History,
     Names,
     WorkerFactory,
     WorkerProcess,
     alert_records_by_id,
     committed_lag,
     days_ago,
+    metric_samples,
     offline_alerts,
     order_free_history,
     read_latest,
     read_topic,
     require_kafka,
+    send,
+    send_events,
     state_problems,
     states_of,
 )
@@ -224,3 +231,55 @@ def test_worker_rides_out_a_broker_restart(broker: Any, workers: WorkerFactory,
             dead_lettered=after["dead_lettered"], producer_resent=producer.resent,
             broker_restart_s=down_s, processing_again_after_s=back_s,
             alert_records=records, distinct_alerts=distinct)
+
+
+# -- 7. corrupt checkpoint, unreadable states -----------------------------------------------------
+
+def test_corrupt_checkpoint_and_unknown_state_versions_are_reported_and_survived(
+        broker: Any, workers: WorkerFactory, tmp_path: Path, figures: Any) -> None:
+    names = Names()
+    h = History(days_ago(30))
+    first = [h.add(c, "purchase", day, amount=20.0) for day in (1, 8) for c in CUSTOMERS]
+    settings = {"sweep_interval_s": 1.0, "checkpoint_interval_s": 0}
+    worker = workers(names, **settings)
+    worker.wait_ready(90)
+    send_events(broker, names.input, first)
+    worker.wait_for(lambda s: s["processed"] == len(first))
+    assert worker.stop() == 0
+    checkpoint = Path(worker.env["ANOMON_DATA_DIR"]) / "models.pkl"
+    assert pickle.loads(checkpoint.read_bytes())["version"] >= 1
+
+    # the damage: a truncated checkpoint, and states no version of anomon wrote
+    checkpoint.write_bytes(checkpoint.read_bytes()[:40])
+    send(broker, names.changelog, [
+        (b"future", orjson.dumps({"customer_id": "future", "version": 99}), []),
+        (b"garbled", b"\x00not a state", []),
+    ])
+    more = [h.add(c, "purchase", 15, amount=20.0) for c in CUSTOMERS]
+    restarts = []
+    for damage in ("truncated", "unknown version"):
+        worker = workers(names, **settings)
+        restarts.append(worker.wait_ready(90))
+        assert any("models checkpoint ignored" in line for line in worker.log_text().splitlines())
+        samples = metric_samples(worker.metrics())
+        assert samples[("anomon_checkpoint_errors_total", (("op", "load"),))] == 1, damage
+        assert checkpoint.with_name("models.pkl.bad").exists()
+        if damage == "truncated":
+            send_events(broker, names.input, more)
+            stats = worker.wait_for(lambda s: s["processed"] == len(more))
+            assert stats["state_resets"] >= 2 and stats["accounted"], stats  # future, garbled
+            assert stats["dead_lettered"] == 0
+        assert worker.stop() == 0  # a clean stop writes a good checkpoint...
+        assert pickle.loads(checkpoint.read_bytes())["version"] >= 1
+        # ...which the next start would load; spoil it again, another way
+        checkpoint.write_bytes(pickle.dumps({"version": 999, "population": None}))
+    states = states_of(read_latest(broker, names.changelog))
+    assert {c: states[c]["n_purchases"] for c in CUSTOMERS} == {
+        "steady": 3, "future": 1, "garbled": 1}  # the unreadable two started afresh
+    assert all(states[c]["version"] == 1 for c in CUSTOMERS)
+    figures(broker=broker.name, restarts=len(restarts), ready_s=max(restarts),
+            state_resets=stats["state_resets"], events_in=stats["in"],
+            processed=stats["processed"], dead_lettered=stats["dead_lettered"])
+
+
+CUSTOMERS = ("steady", "future", "garbled")

@@ -7,15 +7,23 @@ and would start from scratch on a restart. The worker saves them to
 loads them at start. The file is written atomically (a temporary file renamed
 into place). It is a pickle (River models are only picklable): it is read
 only from the worker's own data directory, never from the network.
+
+A checkpoint that cannot be loaded (corrupt, truncated, written by another
+models version) is logged, counted in ``anomon_checkpoint_errors{op="load"}``
+and ignored: the worker starts with fresh models and overwrites it with a good
+one at the next checkpoint; the bad file is kept as ``models.pkl.bad``. It
+never stops the worker, so it cannot cause a crash loop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
 from pathlib import Path
 
+from anomon import metrics
 from anomon.engine import Engine
 from anomon.stream.logs import kv
 
@@ -38,6 +46,7 @@ def save_models(engine: Engine, path: Path) -> bool:
             pickle.dump(engine.models_state(), fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
     except (OSError, pickle.PicklingError, TypeError, AttributeError) as err:
+        metrics.CHECKPOINT_ERRORS.labels("save").inc()
         log.warning("models checkpoint not saved %s", kv(path=path, error=repr(err)))
         tmp.unlink(missing_ok=True)
         return False
@@ -53,7 +62,12 @@ def load_models(engine: Engine, path: Path) -> bool:
             data = pickle.load(fh)
         engine.load_models_state(data)
     except Exception as err:  # a bad checkpoint must not stop the worker: start fresh
-        log.warning("models checkpoint ignored %s", kv(path=path, error=repr(err)))
+        metrics.CHECKPOINT_ERRORS.labels("load").inc()
+        kept = path.with_name(path.name + ".bad")
+        with contextlib.suppress(OSError):  # kept aside for a look, out of the next start's way
+            os.replace(path, kept)
+        log.warning("models checkpoint ignored, starting with fresh models %s",
+                    kv(path=path, kept_as=kept.name, error=repr(err)[:300]))
         return False
     log.info("models checkpoint loaded %s", kv(path=path))
     return True
