@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from anomon import __version__
+from anomon import __version__, ops_cli
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -128,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", type=Path, required=True, help="ground-truth JSONL")
     p.add_argument("--events", type=Path, required=True, help="events file (customer-days)")
     p.add_argument("--json", type=Path, help="write the report as JSON here")
+
+    ops_cli.add_parsers(sub)
 
     p = sub.add_parser("schema", help="write the stream contracts under streams/ (or check)")
     p.add_argument("--dir", type=Path, default=Path("streams"), help="contracts folder")
@@ -259,4 +261,5 @@ _COMMANDS = {
     "generate": _cmd_generate,
     "score": _cmd_score,
     "schema": _cmd_schema,
+    **ops_cli.COMMANDS,
 }

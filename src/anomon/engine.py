@@ -163,6 +163,8 @@ class Engine:
             add_visit(state, now)
         if now > state.last_ts:
             state.last_ts = now
+        elif now < state.first_ts:  # arrived after a newer event of theirs (within the bound)
+            state.first_ts = now
 
     # -- silence ------------------------------------------------------------
 

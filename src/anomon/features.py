@@ -91,8 +91,10 @@ def add_purchase(
         state.amt_n, state.amt_mu, state.amt_var = _ew_update(
             state.amt_n, state.amt_mu, state.amt_var, math.log1p(amount)
         )
-    state.value_decayed = decayed_value(state, max(ts, state.value_ts)) + amount
-    state.value_ts = max(ts, state.value_ts)
+    at = max(ts, state.value_ts)  # a late purchase counts as decayed since it happened
+    late_decay = 0.5 ** ((at - ts) / DAY / VALUE_HALF_LIFE_DAYS)
+    state.value_decayed = decayed_value(state, at) + amount * late_decay
+    state.value_ts = at
     state.n_purchases += 1
     state.spend_total += amount
     if last is None or ts > last:

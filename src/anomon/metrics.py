@@ -54,6 +54,12 @@ STATE_RESETS = Counter(
     "Stored customer states that could not be read (corrupt or unknown version); "
     "the customer starts fresh.",
 )
+STATES_DELETED = Counter(
+    "anomon_states_deleted",
+    "Customer states deleted from the table and its changelog, by reason: ttl (silent longer "
+    "than ANOMON_STATE_TTL_DAYS) or erasure (an erasure request).",
+    ["reason"],
+)
 CHECKPOINT_ERRORS = Counter(
     "anomon_checkpoint_errors",
     "Model checkpoints that could not be loaded (corrupt, unknown version: the worker starts "

@@ -588,3 +588,13 @@ def create_topic(broker: Any, name: str, partitions: int = 4,
             await admin.close()
 
     asyncio.run(run())
+
+
+def run_cli(broker: Any, names: Names, *args: str, timeout: float = 90.0,
+            **settings: Any) -> subprocess.CompletedProcess[str]:
+    """``python -m anomon ARGS`` with the test's topics and broker; output captured."""
+    env = clean_env()
+    env.update({"ANOMON_BROKER": url_of(broker), **names.env()})
+    env.update({f"ANOMON_{k.upper()}": str(v) for k, v in settings.items()})
+    return subprocess.run([sys.executable, "-m", "anomon", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout, check=False)

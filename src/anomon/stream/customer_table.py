@@ -85,6 +85,26 @@ class CustomerTable:
         with self._partition_context(partition):
             self.table[customer_id.encode()] = value
 
+    def delete(self, customer_id: str, partition: int | None = None) -> bool:
+        """Delete a state here and in the changelog (a tombstone); whether one was held here.
+
+        The tombstone is written whether or not a state is held locally: it goes
+        to the changelog partition of the current event (inside an agent) or of
+        ``partition``, where a copy may live that this worker does not hold.
+        """
+        key = customer_id.encode()
+        existed = key in self.table.data
+        if partition is None:
+            self._delete(key)
+        else:
+            with self._partition_context(partition):
+                self._delete(key)
+        return existed
+
+    def _delete(self, key: bytes) -> None:
+        self.table.on_key_del(key)
+        self.table.data.pop(key, None)
+
     def items(self) -> Iterator[tuple[str, bytes]]:
         """Every (customer id, state bytes) held locally: active and standby partitions.
 

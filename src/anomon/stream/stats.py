@@ -38,6 +38,9 @@ class WorkerStats:
         self.sweep_customers = 0
         self.sweep_skipped = 0
         self.sweep_errors = 0
+        self.expired = 0
+        self.erasures = 0
+        self.erased = 0
         self.first_event_at: float | None = None
         self.last_event_at: float | None = None
 
@@ -70,6 +73,18 @@ class WorkerStats:
         self.state_resets += 1
         metrics.STATE_RESETS.inc()
 
+    def record_expired(self) -> None:
+        """A state deleted because the customer was silent longer than the state TTL."""
+        self.expired += 1
+        metrics.STATES_DELETED.labels("ttl").inc()
+
+    def record_erasure(self, existed: bool) -> None:
+        """An erasure request handled; ``existed``: a state was held here and deleted."""
+        self.erasures += 1
+        if existed:
+            self.erased += 1
+            metrics.STATES_DELETED.labels("erasure").inc()
+
     def record_alert(self, alert: Alert) -> None:
         """An alert published."""
         self.alerts[str(alert.kind)] += 1
@@ -98,6 +113,9 @@ class WorkerStats:
             "sweep_customers": self.sweep_customers,
             "sweep_skipped": self.sweep_skipped,
             "sweep_errors": self.sweep_errors,
+            "expired": self.expired,
+            "erasures": self.erasures,
+            "erased": self.erased,
             "started_at": self.started_at,
             "first_event_at": self.first_event_at,
             "last_event_at": self.last_event_at,

@@ -37,16 +37,26 @@ class SweepIndex:
     """Customer id -> (next check event time, input partition, (tier, stage)).
 
     The segment is the customer's value tier and lifecycle stage as of their
-    last event or sweep (for the ``anomon_customers_tracked`` gauge).
+    last event or sweep (for the ``anomon_customers_tracked`` gauge). With a
+    state TTL (``ttl_s``), a customer is also due when their TTL runs out, so
+    the sweep can forget them.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, ttl_s: float = 0.0) -> None:
         self.entries: dict[str, tuple[float, int, Segment]] = {}
         self.stale = True
+        self.ttl_s = ttl_s
 
     def note(self, state: CustomerState, segment: Segment) -> None:
-        """Remember when ``state`` is next due."""
-        self.entries[state.customer_id] = (state.next_check_ts, state.partition, segment)
+        """Remember when ``state`` is next due (at the latest, when its TTL runs out)."""
+        due = state.next_check_ts
+        if self.ttl_s > 0:
+            due = min(due, state.last_ts + self.ttl_s)
+        self.entries[state.customer_id] = (due, state.partition, segment)
+
+    def expired(self, state: CustomerState, now: float) -> bool:
+        """Whether the customer has been silent longer than the state TTL."""
+        return self.ttl_s > 0 and now - state.last_ts >= self.ttl_s
 
     def forget(self, customer_id: str) -> None:
         self.entries.pop(customer_id, None)

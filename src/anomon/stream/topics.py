@@ -110,11 +110,18 @@ async def ensure_topics(settings: Settings, with_changelog: bool = True) -> int:
             TopicSpec(settings.dlq_topic, settings.partitions),
             TopicSpec(settings.late_topic, settings.partitions),
             TopicSpec(settings.alerts_topic, settings.partitions),
+            # co-partitioned with the input: the owner of input partition p erases on p
+            TopicSpec(settings.erasure_topic, partitions),
         ]
         changelog = changelog_topic(settings.app_id)
         if with_changelog:
             others.append(TopicSpec(changelog, partitions, {"cleanup.policy": "compact"}))
         await _create(admin, others, settings.replication_factor)
+        erasure = await _partition_count(admin, settings.erasure_topic)
+        if erasure != partitions:
+            raise TopicSetupError(
+                f"erasure topic {settings.erasure_topic} has {erasure} partitions but the input "
+                f"topic {settings.input_topic} has {partitions}; they must match")
         if with_changelog:
             have = await _partition_count(admin, changelog)
             if have != partitions:

@@ -29,7 +29,12 @@ have a second, separate state on that partition. Fix the producer.
 :mod:`anomon.stream.sweep`): only those whose state belongs to an input
 partition actively assigned to this worker (standby copies are skipped), so
 each customer is judged by exactly one worker. Nothing is swept while the group
-rebalances or tables recover.
+rebalances or tables recover. A customer silent longer than ``state_ttl_days``
+is forgotten there: state and changelog record deleted (``expired`` in
+``/stats``).
+
+**Erasure.** A second agent reads erasure requests (``anomon erase``) and
+deletes the customer's state (:mod:`anomon.stream.erasure`).
 
 **Web.** ``/metrics`` (Prometheus text, consumer lag computed at the scrape:
 :mod:`anomon.stream.lag`), ``/stats`` (JSON counters) and
@@ -67,6 +72,7 @@ from anomon.stream.app import create_app
 from anomon.stream.checkpoint import checkpoint_path, load_models, save_models
 from anomon.stream.customer_table import CustomerTable
 from anomon.stream.dead_letter import build_dead_letter
+from anomon.stream.erasure import Eraser
 from anomon.stream.logs import configure_logging, customer_ref, kv, set_pseudonym_key
 from anomon.stream.preflight import BrokerAccessError, check_access
 from anomon.stream.profile import add_profile_route
@@ -74,6 +80,7 @@ from anomon.stream.security import SecurityConfigError
 from anomon.stream.stats import WorkerStats
 from anomon.stream.sweep import SweepClock, SweepIndex
 from anomon.stream.topics import TopicSetupError, ensure_topics
+from anomon.timeutil import DAY
 
 log = logging.getLogger("anomon.stream.worker")
 
@@ -103,7 +110,7 @@ class StreamWorker:
         self.engine = engine
         self.decoder = EventDecoder(max_event_bytes=settings.max_event_bytes)
         self.stats = WorkerStats()
-        self.index = SweepIndex()
+        self.index = SweepIndex(ttl_s=settings.state_ttl_days * DAY)
         self.clock = SweepClock(settings.sweep_clock)
         self.checkpoint = checkpoint_path(settings.data_dir)
         self.ready_at: float | None = None
@@ -120,6 +127,9 @@ class StreamWorker:
         self.dlq_topic = self.app.topic(settings.dlq_topic, **raw)
         self.late_topic = self.app.topic(settings.late_topic, **raw)
         self.app.agent(self.input_topic, name="anomon.events")(self._consume)
+        self.eraser = Eraser(self.customers, self.index, self.stats)
+        self.erasure_topic = self.app.topic(settings.erasure_topic, partitions=partitions, **raw)
+        self.app.agent(self.erasure_topic, name="anomon.erasure")(self._erasures)
         self.app.timer(settings.sweep_interval_s, name="anomon.sweep")(self._sweep_timer)
         self.app.timer(lag.REFRESH_S, name="anomon.lag")(self._lag_timer)
         if settings.checkpoint_interval_s > 0:
@@ -136,6 +146,10 @@ class StreamWorker:
         async for event in stream.events():
             for out in self.handle(event.message):
                 await out.topic.send(key=out.key, value=out.value, headers=out.headers)
+
+    async def _erasures(self, stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            self.eraser.handle(event.message.value, event.message.partition)
 
     def handle(self, msg: Any) -> list[Outgoing]:
         """Decode, process and store one input record; return what to publish."""
@@ -274,6 +288,11 @@ class StreamWorker:
             self.index.forget(customer_id)
             return []
         now = now_by_partition.get(state.partition)
+        if state.partition in partitions and now is not None and self.index.expired(state, now):
+            self.customers.delete(customer_id, partition=state.partition)  # long gone: forget
+            self.index.forget(customer_id)
+            self.stats.record_expired()
+            return []
         if state.partition not in partitions or now is None or not self.engine.due(state, now):
             self._note(state, state.last_ts)
             return []
