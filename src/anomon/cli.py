@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from anomon import __version__, ops_cli
+from anomon.evaluation import command as evaluation_command
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -128,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", type=Path, required=True, help="ground-truth JSONL")
     p.add_argument("--events", type=Path, required=True, help="events file (customer-days)")
     p.add_argument("--json", type=Path, help="write the report as JSON here")
+
+    evaluation_command.add_parser(sub)
 
     ops_cli.add_parsers(sub)
 
@@ -252,6 +255,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {
+    "evaluate": evaluation_command.run,
     "worker": _cmd_worker,
     "demo": _cmd_demo,
     "produce": _cmd_produce,

@@ -24,8 +24,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from scipy.special import gammainccinv
-
 from anomon.alerts import Alert, ModelRef, Segment
 from anomon.detection_config import DetectionConfig
 from anomon.detectors.base import DetectionContext, Detector, Verdict
@@ -34,9 +32,9 @@ from anomon.detectors.complaint_spike import ComplaintSpikeDetector
 from anomon.detectors.drop_off import DropOffDetector
 from anomon.detectors.payment_arrears import PaymentArrearsDetector
 from anomon.detectors.refund_abuse import RefundAbuseDetector
-from anomon.detectors.rhythm import rhythm_of
+from anomon.detectors.rhythm import rhythm_of, silence_quantile_days
 from anomon.detectors.spend_anomaly import SpendAnomalyDetector
-from anomon.events import Event
+from anomon.events import EVENT_TYPES, Event
 from anomon.features import (
     add_complaint,
     add_payment,
@@ -99,6 +97,9 @@ class Engine:
             self.churn,
         ]
         self.sweep_detectors: list[Detector] = [*self.event_detectors, self.spend]
+        self._by_type: dict[str, list[Detector]] = {
+            t: [d for d in self.event_detectors if t in d.event_types] for t in EVENT_TYPES
+        }
         self.models = {
             d.kind: ModelRef(name=d.name, version=f"{d.version}.{MODELS_VERSION}")
             for d in self.sweep_detectors
@@ -129,7 +130,7 @@ class Engine:
             if spend is not None:
                 verdicts.append(spend)
         self._fold(state, event, now)
-        for detector in self.event_detectors:
+        for detector in self._by_type[event.type]:
             verdict = detector.on_event(state, event, self.ctx)
             if verdict is not None:
                 verdicts.append(verdict)
@@ -192,16 +193,16 @@ class Engine:
         if state.last_purchase_ts is not None and state.n_purchases >= 2:
             d = cfg.drop_off
             rhythm = rhythm_of(state, self.population, d.prior_weight)
-            m, k = rhythm.mean_days, rhythm.shape
+            m = rhythm.mean_days
             silent_at = max(
                 d.min_silence_days,
                 d.min_gap_ratio * m,
-                float(gammainccinv(k, d.alpha)) * m / k,
+                silence_quantile_days(rhythm, d.alpha),
             )
             if state.visit_n >= 4:
                 silent_at = min(silent_at, max(d.min_silence_days, d.min_joint_gap_ratio * m))
             if state.last_gap_days >= d.min_gap_ratio * m:
-                decline_at = float(gammainccinv(2 * k, d.decline_alpha)) * m / k
+                decline_at = silence_quantile_days(rhythm, d.decline_alpha, gaps=2)
                 decline_at = max(d.min_silence_days, decline_at - state.last_gap_days)
                 silent_at = min(silent_at, decline_at)
             due = min(due, state.last_purchase_ts + silent_at * DAY)

@@ -45,6 +45,8 @@ class Detector(Protocol):
     kind: str
     name: str
     version: str
+    event_types: frozenset[str]
+    """The event types ``on_event`` looks at; the engine calls it for no others."""
 
     def on_event(
         self, state: CustomerState, event: Event, ctx: DetectionContext

@@ -5,7 +5,15 @@ features are snapshotted into their state (at most ``MAX_PENDING``). The label
 of a snapshot is known only later: 0 when the customer buys again within
 ``horizon_days``, 1 when the horizon passes in silence. The model (River
 ``StandardScaler | LogisticRegression``, one per worker, shared by all
-customers) learns each snapshot when its label resolves.
+customers) learns when a label resolves. Labels resolve out of step (a return
+is known at once, a loss only after the horizon), so a resolved label joins a
+uniform reservoir of past labels and the model learns one label drawn from it:
+rehearsal that keeps the model from chasing whichever class resolved last.
+
+Before learning, the model predicts each new label; the log-loss of those
+predictions feeds a rolling log-loss, a rolling ROC AUC and an ADWIN drift
+detector. A drift is counted and logged, and empties the reservoir so the model
+learns from what comes after it.
 
 In the sweep the model scores the customer's features as of now (silence
 included); once it has learned ``min_labels`` labels, a probability at or over
@@ -15,10 +23,11 @@ features with the largest weight x standardised value for this customer.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
-from river import compose, linear_model, optim, preprocessing
+from river import compose, drift, linear_model, metrics, optim, preprocessing, utils
 
 from anomon.alerts import Reason
 from anomon.detection_config import ChurnRiskConfig
@@ -32,11 +41,14 @@ from anomon.features import (
     window_count,
     window_sum,
 )
+from anomon.learners.rehearsal import Rehearsal
 from anomon.state import MAX_PENDING, CustomerState
 from anomon.timeutil import DAY
 
 FEATURE_WORDS = {
     "silence_ratio": "silence compared with their usual gap",
+    "silence_surprise": "how unlikely this silence is under their own rhythm",
+    "visit_surprise": "how unlikely their absence from the site or app is",
     "visit_silence_ratio": "days without a visit compared with their usual rhythm",
     "log_silence_days": "days since the last purchase",
     "purchases_30d": "purchases in the last 30 days",
@@ -50,6 +62,10 @@ FEATURE_WORDS = {
     "bad_payment_streak": "overdue or failed payments in a row",
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURE_WORDS)
+HEALTH_WINDOW = 500
+HEALTH_SAMPLE = 8  # one label in this many is predicted before learning, for health and drift
+MAX_SURPRISE = 12.0  # -log10 of a silence probability, capped
+log = logging.getLogger(__name__)
 
 
 def churn_features(state: CustomerState, now: float, ctx: DetectionContext) -> dict[str, float]:
@@ -63,8 +79,11 @@ def churn_features(state: CustomerState, now: float, ctx: DetectionContext) -> d
     last_seen = max(state.last_visit_ts or 0.0, state.last_purchase_ts or 0.0)
     visit_silence = max(0.0, (now - last_seen) / DAY) if last_seen else silence
     visit_ratio = visit_silence / visits.mean_days if visits is not None else 0.0
+    visit_p = visits.silence_p(visit_silence) if visits is not None else 1.0
     return {
         "silence_ratio": math.log1p(silence / rhythm.mean_days),
+        "silence_surprise": min(MAX_SURPRISE, -math.log10(max(rhythm.silence_p(silence), 1e-300))),
+        "visit_surprise": min(MAX_SURPRISE, -math.log10(max(visit_p, 1e-300))),
         "visit_silence_ratio": math.log1p(min(visit_ratio, 50.0)),
         "log_silence_days": math.log1p(silence),
         "purchases_30d": math.log1p(window_count(state.purchases, now, 30.0)),
@@ -79,11 +98,14 @@ def churn_features(state: CustomerState, now: float, ctx: DetectionContext) -> d
     }
 
 
-def new_churn_model(learning_rate: float) -> compose.Pipeline:
-    """Scaler + logistic regression, the default churn model."""
-    return compose.Pipeline(
-        preprocessing.StandardScaler(),
-        linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate), l2=1e-4),
+def new_churn_model(learning_rate: float, reservoir_size: int = 2000) -> Rehearsal:
+    """Scaler + logistic regression, trained by rehearsal from a reservoir of labels."""
+    return Rehearsal(
+        compose.Pipeline(
+            preprocessing.StandardScaler(),
+            linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate), l2=1e-4),
+        ),
+        size=reservoir_size,
     )
 
 
@@ -91,15 +113,22 @@ class ChurnRiskDetector:
     """Online logistic regression on customer snapshots with delayed labels."""
 
     kind = "churn_risk"
+    event_types = frozenset({"purchase"})
     name = "churn-logreg"
-    version = "1"
+    version = "2"
 
     def __init__(self, cfg: ChurnRiskConfig | None = None) -> None:
         cfg = cfg or ChurnRiskConfig()
-        self.model = new_churn_model(cfg.learning_rate)
+        self.model = new_churn_model(cfg.learning_rate, cfg.reservoir_size)
         self.labels = {0: 0, 1: 0}
         self.dropped_snapshots = 0
         self.last_p: float | None = None
+        self.rolling_log_loss = utils.Rolling(metrics.LogLoss, window_size=HEALTH_WINDOW)
+        self.rolling_auc = metrics.RollingROCAUC(window_size=HEALTH_WINDOW)
+        self.drift = drift.ADWIN(delta=cfg.drift_delta)
+        self.drifts = 0
+        self.label_log: list[tuple[float, float, dict[str, float], int]] | None = None
+        """When a list: every learned label as ``(snapshot_ts, resolved_ts, x, y)`` (evaluation)."""
 
     @property
     def n_labels(self) -> int:
@@ -140,13 +169,17 @@ class ChurnRiskDetector:
         return Verdict(self.kind, firing=True, score=round(p, 4), threshold=cfg.threshold,
                        reasons=self.explain(x, p, cfg.horizon_days))
 
+    def score(self, state: CustomerState, now: float, ctx: DetectionContext) -> float:
+        """P(no purchase within the horizon) for this customer as of ``now``, silence included."""
+        return self.probability(churn_features(state, now, ctx))
+
     def probability(self, x: dict[str, float]) -> float:
         """P(no purchase within the horizon)."""
         return float(self.model.predict_proba_one(x).get(True, 0.0))
 
     def explain(self, x: dict[str, float], p: float, horizon_days: float) -> list[Reason]:
         """Top features by weight x standardised value, in words."""
-        scaler, logreg = self.model.steps.values()
+        scaler, logreg = self.model.model.steps.values()
         scaled = scaler.transform_one(x)
         contrib = {f: logreg.weights.get(f, 0.0) * v for f, v in scaled.items()}
         top = sorted(contrib, key=lambda f: contrib[f], reverse=True)[:3]
@@ -175,17 +208,58 @@ class ChurnRiskDetector:
             return
         keep = []
         for ts, values in state.pending:
+            if len(values) != len(FEATURE_NAMES):
+                self.dropped_snapshots += 1  # taken by an older feature set
+                continue
             if now - ts > horizon:
-                self._learn(dict(zip(FEATURE_NAMES, values, strict=True)), 1)
+                self._learn(dict(zip(FEATURE_NAMES, values, strict=True)), 1, ts, ts + horizon)
             elif bought and now > ts:
-                self._learn(dict(zip(FEATURE_NAMES, values, strict=True)), 0)
+                self._learn(dict(zip(FEATURE_NAMES, values, strict=True)), 0, ts, now)
             else:
                 keep.append([ts, values])
         state.pending = keep
 
-    def _learn(self, x: dict[str, float], label: int) -> None:
-        self.model.learn_one(x, bool(label))
+    def _learn(self, x: dict[str, float], label: int, snapshot_ts: float,
+               resolved_ts: float) -> None:
         self.labels[label] += 1
+        if self.label_log is not None:
+            self.label_log.append((snapshot_ts, resolved_ts, x, label))
+        if self.n_labels % HEALTH_SAMPLE == 0:
+            self._watch(x, label)
+        self.model.learn_one(x, bool(label))
+
+    def _watch(self, x: dict[str, float], label: int) -> None:
+        """Prequential health: predict each label before learning it.
+
+        Labels resolve in runs of one class (a sweep resolves many silent ones at
+        once), so per-label losses are not independent: ADWIN watches the rolling
+        ROC AUC, one value per ``HEALTH_WINDOW`` sampled labels, instead. One label
+        in ``HEALTH_SAMPLE`` is watched: a sample is as good an estimate, and cheaper.
+        """
+        p = self.probability(x)
+        self.rolling_log_loss.update(bool(label), {True: p, False: 1.0 - p})
+        self.rolling_auc.update(bool(label), {True: p, False: 1.0 - p})
+        if self.n_labels % (HEALTH_WINDOW * HEALTH_SAMPLE):
+            return
+        self.drift.update(float(self.rolling_auc.get()))
+        if self.drift.drift_detected:
+            self.drifts += 1
+            self.model.forget()
+            log.warning("churn model drift: rolling ROC AUC now %.3f; learning afresh from new "
+                        "labels (drift %d, %d labels so far)", self.rolling_auc.get(),
+                        self.drifts, self.n_labels)
+
+    def health(self) -> dict[str, float]:
+        """Model health for metrics: labels, rolling log-loss and ROC AUC, drifts."""
+        return {
+            "labels_bought_again": float(self.labels[0]),
+            "labels_silent": float(self.labels[1]),
+            "rolling_log_loss": float(self.rolling_log_loss.get()),  # type: ignore[operator]
+            "rolling_roc_auc": float(self.rolling_auc.get()),
+            "drifts": float(self.drifts),
+            "dropped_snapshots": float(self.dropped_snapshots),
+            "reservoir": float(len(self.model.reservoir)),
+        }
 
     def next_due(self, state: CustomerState, cfg: ChurnRiskConfig) -> float:
         """Event time at which this customer next needs the sweep."""
@@ -196,9 +270,15 @@ class ChurnRiskDetector:
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model, "labels": dict(self.labels),
-                "dropped_snapshots": self.dropped_snapshots}
+                "dropped_snapshots": self.dropped_snapshots,
+                "rolling_log_loss": self.rolling_log_loss, "rolling_auc": self.rolling_auc,
+                "drift": self.drift, "drifts": self.drifts}
 
     def load_state_dict(self, data: dict[str, Any]) -> None:
         self.model = data["model"]
         self.labels = {int(k): int(v) for k, v in data["labels"].items()}
         self.dropped_snapshots = int(data.get("dropped_snapshots", 0))
+        self.rolling_log_loss = data.get("rolling_log_loss", self.rolling_log_loss)
+        self.rolling_auc = data.get("rolling_auc", self.rolling_auc)
+        self.drift = data.get("drift", self.drift)
+        self.drifts = int(data.get("drifts", 0))

@@ -24,6 +24,7 @@ class ComplaintSpikeDetector:
     """Complaints far above the customer's own rate."""
 
     kind = "complaint_spike"
+    event_types = frozenset({"complaint", "survey"})
     name = "complaint-poisson"
     version = "1"
 

@@ -33,6 +33,7 @@ class DropOffDetector:
     """Silence and frequency decline against the customer's rhythm."""
 
     kind = "drop_off"
+    event_types = frozenset({"purchase"})
     name = "rhythm-gamma"
     version = "1"
 

@@ -17,6 +17,7 @@ class PaymentArrearsDetector:
     """Repeated overdue or failed payments."""
 
     kind = "payment_arrears"
+    event_types = frozenset({"payment"})
     name = "payment-streak"
     version = "1"
 

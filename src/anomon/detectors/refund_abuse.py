@@ -13,12 +13,14 @@ from anomon.detectors.base import DetectionContext, Verdict
 from anomon.events import Event
 from anomon.features import window_count, window_sum
 from anomon.state import CustomerState
+from anomon.timeutil import DAY
 
 
 class RefundAbuseDetector:
     """Refund share far above the customer's own and the population's."""
 
     kind = "refund_abuse"
+    event_types = frozenset({"refund", "purchase"})
     name = "refund-ratio"
     version = "1"
 
@@ -27,6 +29,13 @@ class RefundAbuseDetector:
             state.remember(self.kind, event.event_id)
         elif event.type != "purchase":
             return None
+        else:
+            episode = state.episodes.get(self.kind)
+            recent = state.refunds[-1][0] if state.refunds else None
+            window = ctx.config.refund_abuse.window_days * DAY
+            if (episode is None or not episode.open) and (
+                    recent is None or event.epoch - recent > window):
+                return None  # an order with no refund in the window changes nothing here
         return self._judge(state, event.epoch, ctx)
 
     def on_sweep(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
-from scipy.special import gammaincc
+from scipy.special import gammaincc, gammainccinv
 
 from anomon.population import PopulationBaseline
 from anomon.state import CustomerState
@@ -39,6 +40,27 @@ class Rhythm:
         if days <= 0:
             return 1.0
         return float(gammaincc(self.shape * gaps, self.shape * days / self.mean_days))
+
+
+@lru_cache(maxsize=4096)
+def _quantile_per_shape(shape_hundredths: int, gaps: int, p: float) -> float:
+    k = shape_hundredths / 100.0
+    return float(gammainccinv(k * gaps, p)) / k
+
+
+def silence_quantile_days(rhythm: Rhythm, p: float, gaps: int = 1) -> float:
+    """Days of silence whose :meth:`Rhythm.silence_p` is ``p``, rounded to the early side.
+
+    For scheduling: the shape is rounded up to a hundredth (a more regular
+    customer is surprised sooner), so the time returned is never late, and
+    the inverse gamma function is computed once per rounded shape.
+
+    >>> r = Rhythm(mean_days=10.0, shape=2.0, own_gaps=8)
+    >>> d = silence_quantile_days(r, 0.01)
+    >>> round(d, 1), round(r.silence_p(d), 3)
+    (33.2, 0.01)
+    """
+    return _quantile_per_shape(math.ceil(rhythm.shape * 100.0), gaps, p) * rhythm.mean_days
 
 
 def shape_from_log_var(var: float) -> float:

@@ -37,6 +37,7 @@ class SpendAnomalyDetector:
     """Order size against the customer's own baseline, with a HalfSpaceTrees second opinion."""
 
     kind = "spend_anomaly"
+    event_types = frozenset({"purchase"})
     name = "spend-z-hst"
     version = "1"
     before_update = True

@@ -1,0 +1,1 @@
+"""Offline evaluation of the models on data nobody here wrote (``anomon evaluate``)."""

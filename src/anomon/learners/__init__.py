@@ -1,0 +1,1 @@
+"""Small River-compatible wrappers the detectors are built from."""
