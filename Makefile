@@ -12,10 +12,10 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,cdnow]'
 	touch $(STAMP)
 
-venv: $(STAMP)  ## create .venv with anomon and its dev tools
+venv: $(STAMP)  ## create .venv with anomon, its dev tools and the CDNOW evaluation extra
 
 demo: $(STAMP)  ## embedded broker + worker + synthetic customers; alerts printed live
 	$(BIN)/anomon demo
