@@ -302,12 +302,13 @@ def read_topic(broker: Any, topic: str, expect: int, timeout: float = 20.0,
     return asyncio.run(run())
 
 
-def read_latest(broker: Any, topic: str, timeout: float = 20.0) -> dict[bytes, bytes | None]:
+def read_latest(broker: Any, topic: str, timeout: float = 20.0,
+                isolation_level: str = "read_uncommitted") -> dict[bytes, bytes | None]:
     """The last value of every key of ``topic`` (``None``: a tombstone), read to its end."""
 
     async def run() -> dict[bytes, bytes | None]:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_of(broker), group_id=None,
-                                    enable_auto_commit=False)
+                                    enable_auto_commit=False, isolation_level=isolation_level)
         await consumer.start()
         try:
             parts = consumer.partitions_for_topic(topic)
@@ -598,3 +599,14 @@ def run_cli(broker: Any, names: Names, *args: str, timeout: float = 90.0,
     env.update({f"ANOMON_{k.upper()}": str(v) for k, v in settings.items()})
     return subprocess.run([sys.executable, "-m", "anomon", *args], env=env, capture_output=True,
                           text=True, timeout=timeout, check=False)
+
+
+def end_offsets(broker: Any, topic: str) -> int:
+    """The sum of ``topic``'s end offsets (records, and transaction markers where there are)."""
+
+    async def run() -> int:
+        tps = [TopicPartition(topic, p) for p in range(4)]
+        _, ends = await log_offsets(bootstrap_of(broker), tps)
+        return sum(ends.values())
+
+    return asyncio.run(run())

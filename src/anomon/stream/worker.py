@@ -74,6 +74,7 @@ from anomon.stream.customer_table import CustomerTable
 from anomon.stream.dead_letter import build_dead_letter
 from anomon.stream.erasure import Eraser
 from anomon.stream.logs import configure_logging, customer_ref, kv, set_pseudonym_key
+from anomon.stream.outputs import Outputs
 from anomon.stream.preflight import BrokerAccessError, check_access
 from anomon.stream.profile import add_profile_route
 from anomon.stream.security import SecurityConfigError
@@ -128,6 +129,7 @@ class StreamWorker:
         self.late_topic = self.app.topic(settings.late_topic, **raw)
         self.app.agent(self.input_topic, name="anomon.events")(self._consume)
         self.eraser = Eraser(self.customers, self.index, self.stats)
+        self.outputs = Outputs(self.app, settings.input_topic)
         self.erasure_topic = self.app.topic(settings.erasure_topic, partitions=partitions, **raw)
         self.app.agent(self.erasure_topic, name="anomon.erasure")(self._erasures)
         self.app.timer(settings.sweep_interval_s, name="anomon.sweep")(self._sweep_timer)
@@ -145,7 +147,7 @@ class StreamWorker:
     async def _consume(self, stream: faust.StreamT) -> None:
         async for event in stream.events():
             for out in self.handle(event.message):
-                await out.topic.send(key=out.key, value=out.value, headers=out.headers)
+                await self.outputs.send(out, event.message.partition)
 
     async def _erasures(self, stream: faust.StreamT) -> None:
         async for event in stream.events():
@@ -255,6 +257,7 @@ class StreamWorker:
         now_by_partition = self._now_by_partition(partitions)
         due = self.index.due(now_by_partition)
         swept = 0
+        sent_on: set[int] = set()
         for n, customer_id in enumerate(due, 1):
             if self.app.rebalancing:
                 break
@@ -266,11 +269,15 @@ class StreamWorker:
                 log.exception("sweep failed %s", kv(customer=customer_ref(customer_id),
                                                      error=type(exc).__name__))
                 continue
-            for out in outgoing:
-                await out.topic.send(key=out.key, value=out.value, headers=out.headers)
+            if outgoing:
+                partition = self.index.entries[customer_id][1]
+                for out in outgoing:
+                    await self.outputs.send(out, partition)
+                sent_on.add(partition)
             swept += 1
             if n % SWEEP_YIELD_EVERY == 0:
                 await asyncio.sleep(0)
+        await self.outputs.commit_sweep(sent_on)
         self.stats.sweeps += 1
         self.stats.sweep_customers += swept
         metrics.SWEEP_CUSTOMERS.inc(swept)
@@ -360,6 +367,7 @@ class StreamWorker:
                                      **kwargs: Any) -> None:
         self.index.stale = True
         self.clock.reset_offsets()
+        self.outputs.flush_before_commit()
         partitions = sorted(self.active_partitions())
         if self.ready_at is None:
             self.ready_at = time.time()
