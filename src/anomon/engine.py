@@ -48,7 +48,7 @@ from anomon.segments import lifecycle_stage, value_tier
 from anomon.state import MAX_SEEN_IDS, CustomerState
 from anomon.timeutil import DAY
 
-MODELS_VERSION = 1
+MODELS_VERSION = 2  # 2: churn model trained by rehearsal, surprise features
 DEFAULT_LATENESS_S = 48 * 3600.0
 
 

@@ -151,16 +151,33 @@ def add_payment(state: CustomerState, status: str, days_overdue: int | None) -> 
     state.pay_max_overdue = max(state.pay_max_overdue, days_overdue or 0)
 
 
+def _span(window: list[list[float]], now: float, days: float) -> tuple[int, int]:
+    """Index range of the items in ``(now - days, now]`` of a time-sorted window."""
+    hi = len(window) if not window or window[-1][0] <= now else bisect.bisect_right(
+        window, now, key=_ts)
+    lo = bisect.bisect_right(window, now - days * DAY, 0, hi, key=_ts)
+    return lo, hi
+
+
+def _ts(item: list[float]) -> float:
+    return item[0]
+
+
 def window_count(window: list[list[float]], now: float, days: float) -> int:
-    """Items in ``(now - days, now]``."""
-    cutoff = now - days * DAY
-    return sum(1 for item in window if cutoff < item[0] <= now)
+    """Items in ``(now - days, now]``.
+
+    >>> w = [[0.0, 5.0], [86400.0, 7.0], [3 * 86400.0, 1.0]]
+    >>> window_count(w, 3 * 86400.0, 2.5), window_sum(w, 3 * 86400.0, 2.5)
+    (2, 8.0)
+    """
+    lo, hi = _span(window, now, days)
+    return hi - lo
 
 
 def window_sum(window: list[list[float]], now: float, days: float) -> float:
     """Sum of values in ``(now - days, now]``."""
-    cutoff = now - days * DAY
-    return sum(item[1] for item in window if cutoff < item[0] <= now)
+    lo, hi = _span(window, now, days)
+    return sum(item[1] for item in window[lo:hi])
 
 
 def mean_gap_days(state: CustomerState) -> float:
