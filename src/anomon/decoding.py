@@ -73,6 +73,16 @@ class EventDecoder:
             raise EventRejected(
                 "too_large", f"{len(raw)} bytes is over the limit of {self.max_event_bytes}"
             )
+        if b"NaN" not in raw and b"Infinity" not in raw:
+            # fast path: pydantic parses and validates in one pass; any failure takes the
+            # slow path below, which names the reason (NaN and Infinity always do: the
+            # JSON parser here would accept them in free-form attributes)
+            try:
+                event: Event = EVENT_ADAPTER.validate_json(raw)
+            except ValidationError:
+                pass
+            else:
+                return self._check_time(event)
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as err:
@@ -93,6 +103,9 @@ class EventDecoder:
             event: Event = EVENT_ADAPTER.validate_python(data)
         except ValidationError as err:
             raise EventRejected("schema_error", _describe(err)) from None
+        return self._check_time(event)
+
+    def _check_time(self, event: Event) -> Event:
         epoch = event.epoch
         if epoch < self.min_event_ts:
             raise EventRejected(

@@ -77,9 +77,18 @@ CONSUMER_LAG = Gauge(
 )
 MODEL_DRIFT = Counter(
     "anomon_model_drift",
-    "Changes detected in the rate of a model's late labels (ADWIN), by model.",
-    ["model"],
+    "Changes detected by ADWIN, by model and signal: label_rate (the share of its late "
+    "labels that are 'silent') or quality (its rolling ROC AUC on labels it had not seen).",
+    ["model", "signal"],
 )
+MODEL_QUALITY = Gauge(
+    "anomon_model_quality",
+    "Prequential quality of a model on a sample of its late labels, each predicted before it "
+    "is learned: rolling log-loss and ROC AUC, by model and measure.",
+    ["model", "measure"],
+)
+DRIFT_SIGNALS = ("label_rate", "quality")
+QUALITY_MEASURES = ("log_loss", "roc_auc")
 LABEL_NAMES = ("bought_again", "silent")
 
 
@@ -87,10 +96,13 @@ def init_model_series(model_names: list[str]) -> None:
     """Create the labelled model series at zero, so they are exported before the first label.
 
     >>> init_model_series(["m-doctest"])
-    >>> MODEL_DRIFT.labels("m-doctest")._value.get()
+    >>> MODEL_DRIFT.labels("m-doctest", "quality")._value.get()
     0.0
     """
     for name in model_names:
-        MODEL_DRIFT.labels(name)
+        for signal in DRIFT_SIGNALS:
+            MODEL_DRIFT.labels(name, signal)
+        for measure in QUALITY_MEASURES:
+            MODEL_QUALITY.labels(name, measure).set(float("nan"))  # no label predicted yet
         for label in LABEL_NAMES:
             MODEL_LABELS.labels(name, label)

@@ -98,7 +98,8 @@ def churn_features(state: CustomerState, now: float, ctx: DetectionContext) -> d
     }
 
 
-def new_churn_model(learning_rate: float, reservoir_size: int = 2000) -> Rehearsal:
+def new_churn_model(learning_rate: float, reservoir_size: int = 2000,
+                    rehearse_every: int = 1) -> Rehearsal:
     """Scaler + logistic regression, trained by rehearsal from a reservoir of labels."""
     return Rehearsal(
         compose.Pipeline(
@@ -106,6 +107,7 @@ def new_churn_model(learning_rate: float, reservoir_size: int = 2000) -> Rehears
             linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate), l2=1e-4),
         ),
         size=reservoir_size,
+        every=rehearse_every,
     )
 
 
@@ -119,7 +121,7 @@ class ChurnRiskDetector:
 
     def __init__(self, cfg: ChurnRiskConfig | None = None) -> None:
         cfg = cfg or ChurnRiskConfig()
-        self.model = new_churn_model(cfg.learning_rate, cfg.reservoir_size)
+        self.model = new_churn_model(cfg.learning_rate, cfg.reservoir_size, cfg.rehearse_every)
         self.labels = {0: 0, 1: 0}
         self.dropped_snapshots = 0
         self.last_p: float | None = None

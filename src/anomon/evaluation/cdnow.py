@@ -183,13 +183,15 @@ def evaluate(rows: list[Purchase], config: DetectionConfig | None = None,
             [-e for e in expected], scores.churned)
         auc["BG/NBD P(alive) (lower)"] = roc_auc([-a for a in alive], scores.churned)
     labels = engine.churn.label_log or []
+    churn_cfg = engine.config.churn_risk
     report = CdnowReport(
         customers=len(scores.customers), churned=sum(scores.churned),
         calibration_end=calibration_end, holdout_end=holdout_end,
         horizon_days=engine.config.churn_risk.horizon_days, auc=auc,
         anomon_log_loss=log_loss(scores.anomon, scores.churned),
-        progressive_auc=delayed_progressive_auc(labels, engine.config.churn_risk.learning_rate,
-                                                engine.config.churn_risk.reservoir_size),
+        progressive_auc=delayed_progressive_auc(labels, churn_cfg.learning_rate,
+                                                churn_cfg.reservoir_size,
+                                                churn_cfg.rehearse_every),
         labels_learned=len(labels), events=summary.processed,
         seconds=time.perf_counter() - began,
     )

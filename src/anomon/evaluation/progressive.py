@@ -23,7 +23,7 @@ LabelRecord = tuple[float, float, dict[str, float], int]
 
 
 def delayed_progressive_auc(log: list[LabelRecord], learning_rate: float,
-                            reservoir_size: int = 2000) -> float | None:
+                            reservoir_size: int = 2000, rehearse_every: int = 1) -> float | None:
     """ROC AUC of a fresh churn model, labels revealed when they resolved; ``None`` if empty."""
     if not log or len({y for *_, y in log}) < 2:
         return None
@@ -32,7 +32,7 @@ def delayed_progressive_auc(log: list[LabelRecord], learning_rate: float,
     dataset: list[tuple[dict[Any, Any], bool]] = [(x, bool(y)) for _, _, x, y in ordered]
     metric = evaluate.progressive_val_score(
         dataset=dataset,
-        model=new_churn_model(learning_rate, reservoir_size),
+        model=new_churn_model(learning_rate, reservoir_size, rehearse_every),
         metric=metrics.ROCAUC(n_thresholds=50),
         moment=lambda x: when[id(x)][0],
         delay=lambda x, y: when[id(x)][1] - when[id(x)][0],

@@ -4,8 +4,8 @@ Delayed labels resolve out of step: a churn snapshot's "bought again" is known
 at the next order, its "gone" only when the horizon passes, so the newest
 labels are skewed toward one class and toward recent times. An SGD model fed
 them in arrival order chases that skew. ``Rehearsal`` keeps a reservoir
-(Vitter's algorithm R) of every example seen and, for each new example, makes
-the wrapped model learn one drawn uniformly from the reservoir.
+(Vitter's algorithm R) of every example seen and, for every ``every``-th new
+example, makes the wrapped model learn one drawn uniformly from the reservoir.
 
 Parameters
 ----------
@@ -13,6 +13,9 @@ model
     A River classifier (e.g. ``StandardScaler | LogisticRegression``).
 size
     Reservoir capacity: the memory of the sample of history.
+every
+    Train on one draw per this many new examples (a larger step makes up for
+    fewer steps; the cost of learning falls by this factor).
 seed
     Random seed of the draws.
 
@@ -41,9 +44,10 @@ from river import base
 class Rehearsal(base.Classifier):
     """Train the wrapped classifier on uniform draws from a reservoir of past examples."""
 
-    def __init__(self, model: Any, size: int = 2000, seed: int = 0) -> None:
+    def __init__(self, model: Any, size: int = 2000, every: int = 1, seed: int = 0) -> None:
         self.model = model
         self.size = size
+        self.every = every
         self.seed = seed
         self.reservoir: list[tuple[dict[Any, Any], Any]] = []
         self.seen = 0
@@ -57,6 +61,8 @@ class Rehearsal(base.Classifier):
             slot = self._rng.randrange(self.seen)
             if slot < self.size:
                 self.reservoir[slot] = (x, y)
+        if self.seen % self.every:
+            return
         drawn_x, drawn_y = self.reservoir[self._rng.randrange(len(self.reservoir))]
         self.model.learn_one(drawn_x, drawn_y)
 

@@ -117,6 +117,7 @@ class StreamWorker:
         self.ready_at: float | None = None
         self._labels_exported: dict[int, int] = dict(self.engine.churn.labels)
         self.label_drift = LabelDrift()
+        self._quality_drifts_exported = 0
         self.end_offsets: dict[int, int] = {}  # input partition -> end offset (lag.REFRESH_S)
         metrics.init_model_series([self.engine.churn.name])
         self.app = create_app(settings, partitions)
@@ -354,8 +355,16 @@ class StreamWorker:
             self._labels_exported[label] = learned
         drifts = self.label_drift.update(silent=new[1], bought_again=new[0])
         if drifts:
-            metrics.MODEL_DRIFT.labels(churn.name).inc(drifts)
+            metrics.MODEL_DRIFT.labels(churn.name, "label_rate").inc(drifts)
             log.info("churn label rate changed %s", kv(model=churn.name, changes=drifts))
+        health = churn.health()
+        quality_drifts = int(health["drifts"]) - self._quality_drifts_exported
+        if quality_drifts > 0:
+            metrics.MODEL_DRIFT.labels(churn.name, "quality").inc(quality_drifts)
+            self._quality_drifts_exported = int(health["drifts"])
+        if health["labels_bought_again"] + health["labels_silent"] > 0:
+            metrics.MODEL_QUALITY.labels(churn.name, "log_loss").set(health["rolling_log_loss"])
+            metrics.MODEL_QUALITY.labels(churn.name, "roc_auc").set(health["rolling_roc_auc"])
 
     def _update_customer_gauge(self, partitions: set[int]) -> None:
         """Customers of active partitions by tier and stage (as of their last event or sweep)."""
