@@ -17,6 +17,8 @@ create customer-events "$PARTITIONS" retention.ms=604800000
 create customer-alerts "$PARTITIONS" retention.ms=2419200000
 create customer-events-dlq "$PARTITIONS" retention.ms=1209600000
 create customer-events-late "$PARTITIONS" retention.ms=1209600000
+# erasure requests (anomon erase): as many partitions as the input topic
+create customer-erasure "$PARTITIONS" retention.ms=604800000
 # the customer table's changelog: compacted, as many partitions as the input topic
 create "$APP_ID-customers-changelog" "$PARTITIONS" cleanup.policy=compact
 "$KT" --bootstrap-server "$BOOTSTRAP" --list

@@ -173,14 +173,17 @@ def test_killed_worker_partitions_move_and_nothing_is_lost(
 
 # -- 2. graceful stop and start -----------------------------------------------------------------
 
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 def test_graceful_stop_and_start_mid_stream_skips_nothing(
-        broker: Any, workers: WorkerFactory, figures: Any) -> None:
+        broker: Any, workers: WorkerFactory, figures: Any, store: str) -> None:
+    if store.startswith("rocksdb"):
+        pytest.importorskip("rocksdict", reason="the RocksDB store needs rocksdict")
     names = Names()
     h = order_free_history(days_ago(60), shoppers=60)
     events = h.in_time_order()
     expected = offline_alerts(events)
 
-    first = workers(names, sweep_interval_s=600)
+    first = workers(names, sweep_interval_s=600, store=store)
     first.wait_ready(90)
     producer = BackgroundProducer(broker, names.input, events, RATE).start()
     wait_until(lambda: first.stats()["processed"] >= 0.3 * len(events), 60,
@@ -189,7 +192,7 @@ def test_graceful_stop_and_start_mid_stream_skips_nothing(
     assert first.stop() == 0, first.log_tail()
     stop_s = time.monotonic() - stop_began
 
-    second = workers(names, sweep_interval_s=600)
+    second = workers(names, sweep_interval_s=600, store=store)
     ready_s = second.wait_ready(90)
     producer.join()
     drained(broker, names)
@@ -202,7 +205,7 @@ def test_graceful_stop_and_start_mid_stream_skips_nothing(
     assert after["duplicate"] == 0
     records, distinct = check_alerts(broker, names, expected)
     assert records == distinct  # not a single alert sent twice
-    figures(broker=broker.name, events_in=len(events), customers=customers,
+    figures(broker=broker.name, store=store, events_in=len(events), customers=customers,
             first_processed=handled_first, second_processed=after["processed"],
             second_duplicate=after["duplicate"], dead_lettered=after["dead_lettered"],
             alert_records=records, distinct_alerts=distinct, stop_s=stop_s,
