@@ -102,7 +102,7 @@ class ChurnRiskConfig(_Section):
     min_snapshot_gap_days: float = Field(7.0, description="At most one purchase snapshot per...")
     min_purchases: int = 3
     check_every_days: float = 7.0
-    learning_rate: float = Field(0.01, description="SGD step of the logistic regression.")
+    learning_rate: float = Field(0.003, description="SGD step of the logistic regression.")
     reservoir_size: int = Field(
         2000, ge=1, description="Labels kept as a uniform sample of history; each new label "
         "trains the model on one drawn from it (rehearsal), so the model is not biased toward "
