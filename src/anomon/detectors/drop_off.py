@@ -69,15 +69,7 @@ class DropOffDetector:
                 threshold=1.0 - cfg.alpha,
                 tag="silence",
                 reasons=[
-                    Reason(
-                        feature="silence_days",
-                        value=round(silence, 1),
-                        baseline=round(rhythm.mean_days, 1),
-                        text=(
-                            f"no purchase for {silence:.0f} days; usually buys every "
-                            f"{rhythm.mean_days:.0f} days{baseline_note}"
-                        ),
-                    ),
+                    silence_reason(silence, rhythm.mean_days, baseline_note),
                     Reason(
                         feature="p_silence",
                         value=p_silence,
@@ -137,10 +129,7 @@ class DropOffDetector:
             threshold=1.0 - cfg.quiet_alpha,
             tag="quiet",
             reasons=[
-                Reason(feature="silence_days", value=round(silence, 1),
-                       baseline=round(mean_gap, 1),
-                       text=(f"no purchase for {silence:.0f} days; usually buys every "
-                             f"{mean_gap:.0f} days{baseline_note}")),
+                silence_reason(silence, mean_gap, baseline_note),
                 Reason(feature="visit_silence_days", value=round(visit_silence, 1),
                        baseline=round(visits.mean_days, 1),
                        text=(f"no visit or contact for {visit_silence:.0f} days; usually every "
@@ -149,3 +138,10 @@ class DropOffDetector:
                        text=f"an active customer is this quiet with probability {p:.1e}"),
             ],
         )
+
+
+def silence_reason(silence: float, mean_gap: float, baseline_note: str) -> Reason:
+    """The reason line for a purchase silence against the customer's usual gap."""
+    return Reason(feature="silence_days", value=round(silence, 1), baseline=round(mean_gap, 1),
+                  text=(f"no purchase for {silence:.0f} days; usually buys every "
+                        f"{mean_gap:.0f} days{baseline_note}"))

@@ -1,0 +1,196 @@
+"""End to end through a broker: one worker's sustained rate and event-to-alert latency.
+
+* **Sustained rate**: ``n`` synthetic events are written to the input topic first;
+  then a worker starts, and the rate is ``n`` over the time from the worker being
+  ready to its ``/stats`` counting every one of them handled.
+* **Latency**: the worker is fed synthetic events at a fixed offered rate, with
+  probe customers mixed in (three severity-5 complaints within a second: a
+  complaint spike). The latency of a probe is the time from sending the event
+  that completes the spike to reading its alert from the alerts topic.
+
+Run it with ``python -m bench`` (both brokers) or on its own::
+
+    python -m bench.end_to_end --broker tansu --events 50000 --rates 1000 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from anomon.brokers import broker_named
+from anomon.synthetic import SyntheticConfig, generate
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
+from workerkit import Names, WorkerProcess, worker_env  # noqa: E402
+
+PROBE_EVERY_S = 0.05
+
+
+def synthetic_events(n: int, customers: int = 3000) -> list[dict[str, Any]]:
+    """The first ``n`` events of a synthetic history (a realistic customer mix)."""
+    out: list[dict[str, Any]] = []
+    for event in generate(SyntheticConfig(customers=customers, days=365, seed=11)):
+        out.append(event)
+        if len(out) >= n:
+            break
+    return out
+
+
+async def _produce_all(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5,
+                                max_batch_size=512 * 1024, acks=1)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, orjson.dumps(e), key=e["customer_id"].encode())
+                   for e in events]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def sustained_rate(broker: Any, n: int, workdir: Path) -> dict[str, Any]:
+    """Events/s one worker handles from a topic already holding ``n`` events."""
+    names = Names()
+    events = synthetic_events(n)
+    asyncio.run(_produce_all(broker.bootstrap, names.input, events))
+    worker = WorkerProcess(worker_env(broker, names, workdir, sweep_clock="event"),
+                           workdir / f"worker-{names.suffix}.log", HERE.parent)
+    try:
+        ready_after = worker.wait_ready(timeout=120.0)
+        started = time.monotonic()
+        stats = worker.wait_for(lambda s: s.get("in", 0) >= n, timeout=1200.0)
+        seconds = time.monotonic() - started
+    finally:
+        worker.stop()
+    return {"events": n, "seconds": round(seconds, 2), "events_per_s": round(n / seconds),
+            "ready_after_s": round(ready_after, 2), "processed": stats.get("processed"),
+            "dead_lettered": stats.get("dead_lettered"), "alerts": stats.get("alerts")}
+
+
+def _probe_events(k: int, at: datetime) -> list[dict[str, Any]]:
+    cid = f"probe-{k:06d}"
+    return [{"event_id": f"probe-{k}-{i}", "customer_id": cid, "type": "complaint",
+             "ts": (at + timedelta(minutes=i)).isoformat(), "severity": 5, "category": "delivery"}
+            for i in range(3)]
+
+
+async def _latency_run(bootstrap: str, names: Names, rate: float, seconds: float,
+                       background: Iterator[dict[str, Any]]) -> list[float]:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks=1)
+    consumer = AIOKafkaConsumer(names.alerts, bootstrap_servers=bootstrap,
+                                auto_offset_reset="latest", group_id=None)
+    await producer.start()
+    await consumer.start()
+    await consumer.getmany(timeout_ms=500)  # assigned and positioned before the first probe
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    done = asyncio.Event()
+
+    async def read_alerts() -> None:
+        while not done.is_set():
+            batch = await consumer.getmany(timeout_ms=100)
+            now = time.monotonic()
+            for records in batch.values():
+                for record in records:
+                    alert = orjson.loads(record.value)
+                    if alert.get("kind") != "complaint_spike" or alert.get("status") != "firing":
+                        continue
+                    for event_id in alert.get("events", [])[::-1]:
+                        if event_id in sent:
+                            latencies.append(now - sent.pop(event_id))
+                            break
+
+    reader = asyncio.create_task(read_alerts())
+    started = time.monotonic()
+    next_probe = started
+    k = 0
+    sent_count = 0
+    clock = datetime(2025, 6, 1, tzinfo=UTC)
+    try:
+        while (now := time.monotonic()) - started < seconds:
+            due = int((now - started) * rate) - sent_count
+            for _ in range(max(0, due)):
+                event = next(background)
+                await producer.send(names.input, orjson.dumps(event),
+                                    key=event["customer_id"].encode())
+                sent_count += 1
+            if now >= next_probe:
+                k += 1
+                for event in _probe_events(k, clock):
+                    await producer.send(names.input, orjson.dumps(event),
+                                        key=event["customer_id"].encode())
+                    sent[event["event_id"]] = time.monotonic()
+                next_probe += PROBE_EVERY_S
+            await asyncio.sleep(0.001)
+        await producer.flush()
+        await asyncio.sleep(3.0)  # the last probes' alerts
+    finally:
+        done.set()
+        await reader
+        await producer.stop()
+        await consumer.stop()
+    return latencies
+
+
+def latency(broker: Any, rate: float, seconds: float, workdir: Path) -> dict[str, Any]:
+    """Event-to-alert latency quantiles at an offered ``rate`` (events/s) for ``seconds``."""
+    names = Names()
+    worker = WorkerProcess(worker_env(broker, names, workdir, sweep_clock="event"),
+                           workdir / f"lat-{names.suffix}.log",
+                           HERE.parent)
+    try:
+        worker.wait_ready(timeout=120.0)
+        background = iter(synthetic_events(int(rate * seconds * 1.2) + 1000))
+        lat = asyncio.run(_latency_run(broker.bootstrap, names, rate, seconds, background))
+    finally:
+        worker.stop()
+    if not lat:
+        return {"offered_per_s": rate, "probes": 0}
+    lat.sort()
+
+    def q(p: float) -> float:
+        return round(1000 * lat[min(len(lat) - 1, int(p * len(lat)))], 2)
+
+    return {"offered_per_s": rate, "probes": len(lat), "p50_ms": q(0.5), "p99_ms": q(0.99),
+            "p999_ms": q(0.999), "max_ms": round(1000 * lat[-1], 2),
+            "mean_ms": round(1000 * statistics.fmean(lat), 2)}
+
+
+def run(broker_name: str, events: int, rates: list[float], seconds: float) -> dict[str, Any]:
+    """Both measurements on a fresh broker of kind ``broker_name``."""
+    with tempfile.TemporaryDirectory() as tmp, broker_named(broker_name) as broker:
+        workdir = Path(tmp)
+        out: dict[str, Any] = {"broker": broker_name,
+                               "sustained": sustained_rate(broker, events, workdir)}
+        out["latency"] = [latency(broker, r, seconds, workdir) for r in rates]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--broker", default="tansu", help="tansu or kafka")
+    parser.add_argument("--events", type=int, default=50_000, help="events for the rate")
+    parser.add_argument("--rates", type=float, nargs="*", default=[1000.0, 5000.0],
+                        help="offered loads (events/s) for the latency runs")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of a latency run")
+    args = parser.parse_args(argv)
+    print(orjson.dumps(run(args.broker, args.events, args.rates, args.seconds),
+                       option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
