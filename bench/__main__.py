@@ -82,11 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="repetitions for medians (3)")
     parser.add_argument("--memory", type=int, nargs="*", default=[100_000, 1_000_000],
                         help="customer counts for the memory probe (100000 1000000)")
+    parser.add_argument("--brokers", nargs="*", default=["tansu", "kafka"],
+                        help="brokers for the end-to-end runs (tansu kafka; none: skip)")
+    parser.add_argument("--e2e-events", type=int, default=50_000,
+                        help="events for the sustained end-to-end rate (50000)")
+    parser.add_argument("--rates", type=float, nargs="*", default=[1000.0, 5000.0],
+                        help="offered loads for the latency runs, events/s (1000 5000)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     if args.quick:
         args.customers, args.days, args.runs, args.memory = 100, 120, 1, [2000]
+        args.brokers, args.e2e_events, args.rates = args.brokers[:1], 2000, [200.0]
     from bench.stages import stage_costs
 
     results: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
@@ -98,6 +105,15 @@ def main(argv: list[str] | None = None) -> int:
         lines = events.read_bytes().splitlines()
         results["stages_us_per_event"] = {k: round(v, 2) for k, v in stage_costs(lines).items()}
     results["memory"] = [memory(n) for n in args.memory]
+    from bench.end_to_end import run as end_to_end
+
+    results["end_to_end"] = []
+    for name in args.brokers:
+        e2e = end_to_end(name, args.e2e_events, args.rates, 5.0 if args.quick else 20.0)
+        results["end_to_end"].append(e2e)
+        rate = e2e["sustained"]["events_per_s"]
+        print(f"end to end on {name}: {rate:,.0f} events/s; "
+              f"{rate / results['replay']['events_per_s']:.2f} of the pure engine", file=sys.stderr)
     print(json.dumps(results, indent=2))
     if not args.no_write and not args.quick:
         (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -125,6 +141,21 @@ def render(r: dict[str, Any]) -> str:
               "| --- | --- | --- | --- |"]
     lines += [f"| {x['customers']:,} | {x['state_bytes_per_customer']} | "
               f"{x['rss_bytes_per_customer']} | {x['peak_rss_mib']} |" for x in r["memory"]]
+    if r.get("end_to_end"):
+        engine = r["replay"]["events_per_s"]
+        lines += ["", "## End to end, one worker (`python -m bench.end_to_end`)", "",
+                  "| broker | events | events/s | / pure engine | ready after s |",
+                  "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {e['broker']} | {e['sustained']['events']:,} | "
+                  f"{e['sustained']['events_per_s']:,} | "
+                  f"{e['sustained']['events_per_s'] / engine:.2f} | "
+                  f"{e['sustained']['ready_after_s']} |" for e in r["end_to_end"]]
+        lines += ["", "Event-to-alert latency (probe complaint spikes among synthetic traffic):",
+                  "", "| broker | offered events/s | probes | p50 ms | p99 ms | p99.9 ms |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {e['broker']} | {x['offered_per_s']:,.0f} | {x['probes']} | "
+                  f"{x.get('p50_ms', '-')} | {x.get('p99_ms', '-')} | {x.get('p999_ms', '-')} |"
+                  for e in r["end_to_end"] for x in e["latency"]]
     return "\n".join(lines) + "\n"
 
 
