@@ -1,4 +1,4 @@
-"""``anomon evaluate``: model quality on public data, printed and optionally written as JSON."""
+"""``anomon evaluate``: model quality on public data, printed and written to a folder."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import orjson
-
 from anomon.evaluation.errors import EvaluationUnavailable
 
-EXIT_OK, EXIT_FAIL, EXIT_UNAVAILABLE = 0, 1, 3
+EXIT_OK, EXIT_GOAL_MISSED, EXIT_UNAVAILABLE = 0, 1, 3
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,32 +16,43 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="model quality on public data (CDNOW purchases)")
     datasets = p.add_subparsers(dest="dataset", metavar="DATASET", required=True)
     c = datasets.add_parser(
-        "cdnow", help="churn scores at the classic CDNOW split, next to BG/NBD and recency",
+        "cdnow", help="churn scores at the classic CDNOW cutoffs, next to BG/NBD and recency",
         description="Replay the CDNOW purchases (from the lifetimes package: "
-                    "pip install 'anomon[cdnow]') through the engine up to the calibration end, "
-                    "score every customer then, and compare with 'no purchase in the holdout'.")
-    c.add_argument("--calibration-end", default="1997-09-30", help="last calibration day")
-    c.add_argument("--holdout-end", default="1998-06-30", help="last holdout day")
+                    "pip install 'anomon[cdnow]') through the engine up to each cutoff, score "
+                    "every customer then, and compare with 'no purchase to the end of the "
+                    "data'. Exit 0 when it ran, 1 with --check when the goal (AUC >= 0.77 and "
+                    "never below BG/NBD) is missed, 3 when the data or lifetimes is missing.")
+    c.add_argument("--cutoff", action="append",
+                   help="a cutoff day (repeatable; default 1997-09-30 and 1997-12-31)")
+    c.add_argument("--holdout-end", default="1998-06-30", help="last day of the truth")
     c.add_argument("--detectors", type=Path, help="detector config (default models/detectors.toml)")
     c.add_argument("--no-bgnbd", action="store_true", help="skip the BG/NBD baseline")
-    c.add_argument("--json", type=Path, help="write the report as JSON here")
+    c.add_argument("--out", type=Path,
+                   help="write report.md, results.json and roc.png into this folder")
+    c.add_argument("--check", action="store_true", help="exit 1 when the goal is missed")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the chosen evaluation; exit 3 when its data or dependencies are missing."""
+    """Run the chosen evaluation."""
     from anomon.evaluation import cdnow
     from anomon.replay_command import detection_config
 
     try:
         path = cdnow.data_file()
         rows = cdnow.parse_lines(path.read_text().splitlines())
-        report, _ = cdnow.evaluate(rows, detection_config(args.detectors),
-                                   calibration_end=args.calibration_end,
-                                   holdout_end=args.holdout_end, with_bgnbd=not args.no_bgnbd)
+        print(f"{len(rows):,} purchases from {path.name}; replaying each cutoff...",
+              file=sys.stderr)
+        report = cdnow.evaluate(rows, detection_config(args.detectors),
+                                cutoffs=args.cutoff or cdnow.CUTOFFS,
+                                holdout_end=args.holdout_end, with_bgnbd=not args.no_bgnbd)
     except EvaluationUnavailable as err:
         print(f"anomon evaluate: {err}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     print(report.format_table())
-    if args.json:
-        args.json.write_bytes(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2))
-    return EXIT_OK
+    print(f"goal (AUC >= 0.77, never below BG/NBD): {'met' if report.passed() else 'NOT met'}")
+    if args.out:
+        from anomon.evaluation.report import write_report
+
+        for written in write_report(report, args.out):
+            print(f"wrote {written}", file=sys.stderr)
+    return EXIT_GOAL_MISSED if args.check and not report.passed() else EXIT_OK

@@ -46,3 +46,14 @@ def log_loss(probabilities: Sequence[float], truth: Sequence[int], eps: float = 
         p = min(1.0 - eps, max(eps, p))
         total -= math.log(p) if t else math.log(1.0 - p)
     return total / len(truth)
+
+
+def precision_at(scores: Sequence[float], truth: Sequence[int], share: float) -> float:
+    """Share of positives among the top ``share`` of scores (ties broken by order).
+
+    >>> precision_at([0.9, 0.8, 0.2, 0.1], [1, 0, 1, 0], 0.5)
+    0.5
+    """
+    k = max(1, round(share * len(scores)))
+    top = sorted(range(len(scores)), key=lambda i: -scores[i])[:k]
+    return sum(truth[i] for i in top) / k
