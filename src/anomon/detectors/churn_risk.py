@@ -69,21 +69,31 @@ log = logging.getLogger(__name__)
 
 
 def churn_features(state: CustomerState, now: float, ctx: DetectionContext) -> dict[str, float]:
-    """The churn model's inputs for ``state`` as of ``now``."""
-    rhythm = rhythm_of(state, ctx.population, ctx.config.drop_off.prior_weight)
+    """The churn model's inputs for ``state`` as of ``now``.
+
+    At an order (no silence of either kind) the silence features are 0 without
+    fitting a rhythm: the common case of a snapshot costs no gamma function.
+    """
     silence = silence_days(state, now)
     bought_90 = window_sum(state.purchases, now, 90.0)
     refunded_90 = window_sum(state.refunds, now, 90.0)
     detractor = state.nps is not None and state.nps <= 6 and (now - (state.nps_ts or 0)) < 90 * DAY
-    visits = visit_rhythm_of(state)
     last_seen = max(state.last_visit_ts or 0.0, state.last_purchase_ts or 0.0)
     visit_silence = max(0.0, (now - last_seen) / DAY) if last_seen else silence
-    visit_ratio = visit_silence / visits.mean_days if visits is not None else 0.0
-    visit_p = visits.silence_p(visit_silence) if visits is not None else 1.0
+    silence_ratio = silence_surprise = visit_ratio = visit_surprise = 0.0
+    if silence > 0.0:
+        rhythm = rhythm_of(state, ctx.population, ctx.config.drop_off.prior_weight)
+        silence_ratio = silence / rhythm.mean_days
+        silence_surprise = -math.log10(max(rhythm.silence_p(silence), 1e-300))
+    if visit_silence > 0.0:
+        visits = visit_rhythm_of(state)
+        if visits is not None:
+            visit_ratio = visit_silence / visits.mean_days
+            visit_surprise = -math.log10(max(visits.silence_p(visit_silence), 1e-300))
     return {
-        "silence_ratio": math.log1p(silence / rhythm.mean_days),
-        "silence_surprise": min(MAX_SURPRISE, -math.log10(max(rhythm.silence_p(silence), 1e-300))),
-        "visit_surprise": min(MAX_SURPRISE, -math.log10(max(visit_p, 1e-300))),
+        "silence_ratio": math.log1p(silence_ratio),
+        "silence_surprise": min(MAX_SURPRISE, silence_surprise),
+        "visit_surprise": min(MAX_SURPRISE, visit_surprise),
         "visit_silence_ratio": math.log1p(min(visit_ratio, 50.0)),
         "log_silence_days": math.log1p(silence),
         "purchases_30d": math.log1p(window_count(state.purchases, now, 30.0)),
