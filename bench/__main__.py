@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e2e-events", type=int, default=50_000,
                         help="events for the sustained end-to-end rate (50000)")
     parser.add_argument("--rates", type=float, nargs="*", default=[1000.0, 5000.0],
-                        help="offered loads for the latency runs, events/s (1000 5000)")
+                        help="offered loads for the latency runs, events/s (1000 5000); "
+                             "70%% of the sustained rate is always run, higher ones are not")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
