@@ -95,8 +95,8 @@ class ChurnRiskConfig(_Section):
     """P(no purchase within the horizon), from an online logistic regression."""
 
     horizon_days: float = 90.0
-    threshold: float = 0.7
-    resolve_threshold: float = 0.5
+    threshold: float = 0.5
+    resolve_threshold: float = 0.3
     min_labels: int = 300
     snapshot_every_days: float = Field(30.0, description="Snapshot a silent customer this often.")
     min_snapshot_gap_days: float = Field(7.0, description="At most one purchase snapshot per...")
