@@ -339,8 +339,13 @@ def read_latest(broker: Any, topic: str, timeout: float = 20.0,
 
 def committed_lag(broker: Any, group: str, topic: str) -> int:
     """Records of ``topic`` not yet covered by ``group``'s committed offsets."""
+    return sum(end - committed for end, committed in committed_offsets(broker, group, topic))
 
-    async def run() -> int:
+
+def committed_offsets(broker: Any, group: str, topic: str) -> list[tuple[int, int]]:
+    """(end offset, ``group``'s committed offset) of each partition of ``topic``."""
+
+    async def run() -> list[tuple[int, int]]:
         # a consumer of the group that never joins it: it only fetches the committed offsets
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_of(broker), group_id=group,
                                     enable_auto_commit=False)
@@ -352,11 +357,7 @@ def committed_lag(broker: Any, group: str, topic: str) -> int:
                 parts = consumer.partitions_for_topic(topic) or set()
             tps = [TopicPartition(topic, p) for p in sorted(parts)]
             _, ends = await log_offsets(bootstrap_of(broker), tps)
-            lag = 0
-            for tp in tps:
-                committed = await consumer.committed(tp)
-                lag += max(0, ends[tp] - (committed or 0))
-            return lag
+            return [(ends[tp], await consumer.committed(tp) or 0) for tp in tps]
         finally:
             await consumer.stop()
 

@@ -9,7 +9,8 @@ Exactly once (``processing_guarantee="exactly_once"``), Faust runs one
 transactional producer per input partition and commits the input offsets in
 its transactions, together with the table's changelog writes. Faust routes a
 send to the producer of the *destination's* partition, and only for topics it
-consumes, so our output topics would go out outside any transaction.
+consumes, so our output topics would go out outside any transaction
+(faust-streaming/faust#177).
 :class:`Outputs` sends each output with the producer of the input partition
 whose record (or sweep) caused it: a ``read_committed`` consumer of the alerts
 topic then sees an alert only once its input offset is committed with it.
@@ -71,7 +72,8 @@ class Outputs:
         then open the next transaction, which nothing commits if no record
         follows on that partition: the broker aborts it after the transaction
         timeout, and the states are lost while their input offsets are
-        committed. Flushing first puts them in the transaction of their offsets.
+        committed (the kill test showed it; robinhood/faust#340 reports the
+        same loss). Flushing first puts them in the transaction of their offsets.
         """
         if not self.transactional:
             return
