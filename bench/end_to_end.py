@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from anomon.brokers import broker_named
 from anomon.synthetic import SyntheticConfig, generate
@@ -50,7 +51,18 @@ def synthetic_events(n: int, customers: int = 3000) -> list[dict[str, Any]]:
     return out
 
 
+async def _create_topic(bootstrap: str, topic: str, partitions: int = 4) -> None:
+    """The input topic as the worker would create it (brokers may not auto-create)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        await admin.close()
+
+
 async def _produce_all(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> None:
+    await _create_topic(bootstrap, topic)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5,
                                 max_batch_size=512 * 1024, acks=1)
     await producer.start()
