@@ -131,7 +131,7 @@ async def _latency_run(bootstrap: str, names: Names, rate: float, seconds: float
     next_probe = started
     k = 0
     sent_count = 0
-    clock = datetime(2025, 6, 1, tzinfo=UTC)
+    clock = datetime(2025, 1, 1, tzinfo=UTC)
     try:
         while (now := time.monotonic()) - started < seconds:
             due = int((now - started) * rate) - sent_count
@@ -140,6 +140,7 @@ async def _latency_run(bootstrap: str, names: Names, rate: float, seconds: float
                 await producer.send(names.input, orjson.dumps(event),
                                     key=event["customer_id"].encode())
                 sent_count += 1
+                clock = datetime.fromisoformat(event["ts"])  # probes keep to the event clock
             if now >= next_probe:
                 k += 1
                 for event in _probe_events(k, clock):
