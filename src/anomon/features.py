@@ -197,6 +197,12 @@ def silence_days(state: CustomerState, now: float) -> float:
     return max(0.0, (now - state.last_purchase_ts) / DAY)
 
 
+def activity_silence_days(state: CustomerState, now: float) -> float:
+    """Days since the last purchase or interaction (0 for a customer with neither)."""
+    last_seen = max(state.last_visit_ts or 0.0, state.last_purchase_ts or 0.0)
+    return max(0.0, (now - last_seen) / DAY) if last_seen else 0.0
+
+
 def tenure_days(state: CustomerState, now: float) -> float:
     """Days since the customer was first seen."""
     return max(0.0, (now - state.first_ts) / DAY)

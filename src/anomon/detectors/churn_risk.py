@@ -35,6 +35,7 @@ from anomon.detectors.base import DetectionContext, Verdict
 from anomon.detectors.rhythm import rhythm_of, visit_rhythm_of
 from anomon.events import Event
 from anomon.features import (
+    activity_silence_days,
     decayed_value,
     silence_days,
     tenure_days,
@@ -78,8 +79,7 @@ def churn_features(state: CustomerState, now: float, ctx: DetectionContext) -> d
     bought_90 = window_sum(state.purchases, now, 90.0)
     refunded_90 = window_sum(state.refunds, now, 90.0)
     detractor = state.nps is not None and state.nps <= 6 and (now - (state.nps_ts or 0)) < 90 * DAY
-    last_seen = max(state.last_visit_ts or 0.0, state.last_purchase_ts or 0.0)
-    visit_silence = max(0.0, (now - last_seen) / DAY) if last_seen else silence
+    visit_silence = activity_silence_days(state, now)
     silence_ratio = silence_surprise = visit_ratio = visit_surprise = 0.0
     if silence > 0.0:
         rhythm = rhythm_of(state, ctx.population, ctx.config.drop_off.prior_weight)

@@ -24,9 +24,8 @@ from anomon.alerts import Reason
 from anomon.detectors.base import DetectionContext, Verdict
 from anomon.detectors.rhythm import combined_p, rhythm_of, visit_rhythm_of
 from anomon.events import Event
-from anomon.features import silence_days
+from anomon.features import activity_silence_days, silence_days
 from anomon.state import CustomerState
-from anomon.timeutil import DAY
 
 
 class DropOffDetector:
@@ -114,8 +113,7 @@ class DropOffDetector:
         visits = visit_rhythm_of(state)
         if visits is None or silence < cfg.min_joint_gap_ratio * mean_gap:
             return None
-        last_seen = max(state.last_visit_ts or 0.0, state.last_purchase_ts or 0.0)
-        visit_silence = max(0.0, (now - last_seen) / DAY)
+        visit_silence = activity_silence_days(state, now)
         if visit_silence < cfg.min_visit_gap_ratio * visits.mean_days:
             return None
         p_visit = visits.silence_p(visit_silence)

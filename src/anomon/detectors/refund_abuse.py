@@ -13,7 +13,6 @@ from anomon.detectors.base import DetectionContext, Verdict
 from anomon.events import Event
 from anomon.features import window_count, window_sum
 from anomon.state import CustomerState
-from anomon.timeutil import DAY
 
 
 class RefundAbuseDetector:
@@ -29,13 +28,6 @@ class RefundAbuseDetector:
             state.remember(self.kind, event.event_id)
         elif event.type != "purchase":
             return None
-        else:
-            episode = state.episodes.get(self.kind)
-            recent = state.refunds[-1][0] if state.refunds else None
-            window = ctx.config.refund_abuse.window_days * DAY
-            if (episode is None or not episode.open) and (
-                    recent is None or event.epoch - recent > window):
-                return None  # an order with no refund in the window changes nothing here
         return self._judge(state, event.epoch, ctx)
 
     def on_sweep(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
@@ -47,11 +39,14 @@ class RefundAbuseDetector:
     def _judge(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
         cfg = ctx.config.refund_abuse
         refunds = window_count(state.refunds, now, cfg.window_days)
+        episode = state.episodes.get(self.kind)
+        is_open = episode is not None and episode.open
+        if not is_open and refunds < cfg.min_refunds:
+            return None  # too few refunds to fire: no need to sum the window
         refunded = window_sum(state.refunds, now, cfg.window_days)
         bought = window_sum(state.purchases, now, cfg.window_days)
         ratio = refunded / bought if bought > 0 else (10.0 if refunded > 0 else 0.0)
-        episode = state.episodes.get(self.kind)
-        if episode is not None and episode.open:
+        if is_open:
             if ratio < cfg.resolve_ratio:
                 return Verdict(self.kind, firing=False)
             return None
