@@ -185,8 +185,9 @@ def evaluate_cutoff(rows: list[Purchase], config: DetectionConfig | None, cutoff
     began = time.perf_counter()
     cal_end = _epoch(cutoff) + DAY  # the end of that day
     hold_end = _epoch(holdout_end) + DAY
-    calibration = [r for r in rows if _epoch(r.day) < cal_end]
-    holdout_buyers = {r.customer_id for r in rows if cal_end <= _epoch(r.day) < hold_end}
+    # ISO days order as strings: up to and including the cutoff day, then the holdout days
+    calibration = [r for r in rows if r.day <= cutoff]
+    holdout_buyers = {r.customer_id for r in rows if cutoff < r.day <= holdout_end}
 
     engine = Engine(config)
     engine.churn.label_log = []
