@@ -85,7 +85,7 @@ def _wait_http(url: str, timeout: float) -> None:
 
 
 def _events(customers: int, days: int, bad_every: int) -> Iterator[dict[str, Any]]:
-    from anomon.synthetic import SyntheticConfig, generate
+    from anomon.lab.synthetic import SyntheticConfig, generate
 
     for n, event in enumerate(generate(SyntheticConfig(customers=customers, days=days))):
         yield event
@@ -112,9 +112,9 @@ def query_range(prom: str, expr: str, start: float, end: float) -> list[dict[str
 def run(seconds: float, customers: int, days: int, rate: float, workdir: Path
         ) -> tuple[str, float, float, subprocess.Popen[bytes]]:
     """Broker, worker, Prometheus and producer; returns Prometheus's URL and the run's span."""
-    from anomon.brokers import broker_named
+    from anomon.ops.producer import produce_async
     from anomon.settings import Settings
-    from anomon.stream.producer import produce_async
+    from brokers import broker_named
 
     prometheus = shutil.which("prometheus")
     if prometheus is None:
@@ -129,7 +129,7 @@ def run(seconds: float, customers: int, days: int, rate: float, workdir: Path
     env.update({f"ANOMON_{k.upper()}": str(v) for k, v in settings.model_dump().items()
                 if not k.startswith("forward_") and not k.startswith("sasl_")})
     env["ANOMON_LOG_LEVEL"] = "WARNING"
-    worker = subprocess.Popen([sys.executable, "-m", "anomon.stream.worker"], env=env,
+    worker = subprocess.Popen([sys.executable, "-m", "anomon.worker.worker"], env=env,
                               cwd=ROOT, start_new_session=True)
     (workdir / "prom").mkdir()
     shutil.copy(RULES, workdir / "prom" / "rules.yml")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,12 +30,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from anomon.brokers import broker_named
-from anomon.synthetic import SyntheticConfig, generate
+from anomon.lab.synthetic import SyntheticConfig, generate
+from brokers import broker_named
+from workerkit import Names, WorkerProcess, worker_env
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
-from workerkit import Names, WorkerProcess, worker_env  # noqa: E402
 
 PROBE_EVERY_S = 0.05
 

@@ -14,9 +14,9 @@ import resource
 import sys
 import time
 
-from anomon.engine import Engine
-from anomon.events import Interaction, Payment, Purchase
-from anomon.timeutil import DAY, to_rfc3339
+from anomon.core.engine import Engine
+from anomon.core.events import Interaction, Payment, Purchase
+from anomon.core.timeutil import DAY, to_rfc3339
 
 
 def _rss_kib() -> int:

@@ -3,7 +3,7 @@
 Run as ``python -m bench.recovery --customers 1000000``: starts Apache Kafka
 (or uses ``--bootstrap``), fills the customer table's changelog with that many
 customer states (realistic ones: a few purchases, a visit and a payment each,
-made by the engine), then starts a real worker (``python -m anomon.stream.worker``)
+made by the engine), then starts a real worker (``python -m anomon.worker.worker``)
 for each store and measures:
 
 * ``recovery_s``: from spawning the worker to ready (group joined, table
@@ -34,11 +34,11 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from anomon.engine import Engine
-from anomon.events import Interaction, Payment, Purchase
+from anomon.core.engine import Engine
+from anomon.core.events import Interaction, Payment, Purchase
+from anomon.core.timeutil import DAY, to_rfc3339
+from anomon.kafka.topics import changelog_topic, ensure_topics
 from anomon.settings import Settings
-from anomon.stream.topics import changelog_topic, ensure_topics
-from anomon.timeutil import DAY, to_rfc3339
 
 PARTITIONS = 4
 
@@ -98,7 +98,7 @@ def run_worker(env: dict[str, str], log: Path, timeout: float) -> tuple[float, i
     port = env["ANOMON_WEB_PORT"]
     began = time.monotonic()
     with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "anomon.stream.worker"], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "anomon.worker.worker"], env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
         while True:
@@ -128,7 +128,7 @@ def run_worker(env: dict[str, str], log: Path, timeout: float) -> tuple[float, i
 
 def measure(bootstrap: str, customers: int, stores: list[str], workdir: Path,
             timeout: float) -> dict[str, Any]:
-    from anomon.brokers.ports import free_port
+    from brokers.ports import free_port
 
     def env_for(app_id: str, store: str, data: Path) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANOMON_")}
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.bootstrap:
             result = measure(args.bootstrap, args.customers, stores, Path(tmp), args.timeout)
         else:
-            from anomon.brokers import ApacheKafkaBroker
+            from brokers import ApacheKafkaBroker
 
             with ApacheKafkaBroker(heap="1g") as kafka:
                 result = measure(kafka.bootstrap, args.customers, stores, Path(tmp),

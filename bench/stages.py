@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 
-from anomon.decoding import EventDecoder
-from anomon.engine import Engine
-from anomon.events import EVENT_ADAPTER
+from anomon.core.decoding import EventDecoder
+from anomon.core.engine import Engine
+from anomon.core.events import EVENT_ADAPTER
 
 
 def _timed(fn: Callable[..., Any], bucket: dict[str, float], name: str) -> Callable[..., Any]:

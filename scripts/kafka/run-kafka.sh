@@ -20,4 +20,4 @@ else
 fi
 export ANOMON_KAFKA_POM="${ANOMON_KAFKA_POM:-$root/scripts/kafka/pom.xml}"
 export PYTHONPATH="$root/src${PYTHONPATH:+:$PYTHONPATH}"
-exec "$python" -m anomon.brokers.apache_kafka "$@"
+exec "$python" -m brokers.apache_kafka "$@"

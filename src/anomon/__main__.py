@@ -1,5 +1,5 @@
 """``python -m anomon`` runs the CLI."""
 
-from anomon.cli import main
+from anomon.cli.main import main
 
 raise SystemExit(main())

@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from anomon.alerts import alert_json_schema
-from anomon.events import event_json_schema
+from anomon.core.alerts import alert_json_schema
+from anomon.core.events import event_json_schema
 from anomon.settings import Settings
 
 SCHEMA_FILES = {

@@ -1,6 +1,6 @@
 """Replay a file of events through the engine, offline, in event-time order.
 
-The same :class:`~anomon.engine.Engine` as the live worker; the customer
+The same :class:`~anomon.core.engine.Engine` as the live worker; the customer
 states live in a dict and the sweep for silent customers runs whenever event
 time crosses a sweep boundary (every ``sweep_every_s`` of event time). A bad
 line is rejected with a reason (as the worker would dead-letter it), never
@@ -26,13 +26,13 @@ from typing import Any
 
 import orjson
 
-from anomon.alerts import Alert
-from anomon.decoding import EventDecoder
-from anomon.engine import Engine
-from anomon.errors import EventRejected
-from anomon.events import Event
-from anomon.state import CustomerState
-from anomon.timeutil import DAY
+from anomon.core.alerts import Alert
+from anomon.core.decoding import EventDecoder
+from anomon.core.engine import Engine
+from anomon.core.errors import EventRejected
+from anomon.core.events import Event
+from anomon.core.state import CustomerState
+from anomon.core.timeutil import DAY
 
 
 @dataclass

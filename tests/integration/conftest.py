@@ -15,7 +15,6 @@ says so in capitals.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,15 +22,10 @@ from typing import Any
 
 import pytest
 
-from anomon.brokers import Broker, BrokerUnavailable, broker_named
-from anomon.brokers.kafka_libs import KAFKA_VERSION, fetch_kafka, is_fetched
-from anomon.brokers.tansu import tansu_version
-
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:  # the tests import their helpers as `workerkit`
-    sys.path.insert(0, str(HERE))
-
-from workerkit import (  # noqa: E402
+from brokers import Broker, BrokerUnavailable, broker_named
+from brokers.kafka_libs import KAFKA_VERSION, fetch_kafka, is_fetched
+from brokers.tansu import tansu_version
+from workerkit import (
     ALLOW_MISSING_ENV,
     BROKERS_ENV,
     Names,
@@ -39,6 +33,8 @@ from workerkit import (  # noqa: E402
     broker_names,
     worker_env,
 )
+
+HERE = Path(__file__).resolve().parent
 
 #: What the summary at the end of the run reports about the brokers.
 _NOTES: list[str] = []

@@ -22,7 +22,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from anomon.brokers import Broker
+from brokers import Broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -15,6 +15,7 @@ import urllib.request
 from typing import Any
 
 import pytest
+
 from workerkit import History, Names, days_ago, send_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]

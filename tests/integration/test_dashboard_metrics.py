@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import pytest
+
 from querykit import dashboard_queries, problems, rule_queries, scrape_series
 from workerkit import (
     History,

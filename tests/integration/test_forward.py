@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from workerkit import Names, bootstrap_of, free_port, send
 
-from anomon.alerts import Alert, alert_id, fingerprint
+from anomon.core.alerts import Alert, alert_id, fingerprint
+from anomon.ops.forward import forward_async
 from anomon.settings import Settings
-from anomon.stream.forward import forward_async
+from workerkit import Names, bootstrap_of, free_port, send
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

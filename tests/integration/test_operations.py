@@ -14,6 +14,10 @@ from typing import Any
 
 import orjson
 import pytest
+
+from anomon.core.decoding import EventDecoder
+from anomon.core.engine import Engine
+from anomon.core.features import VALUE_HALF_LIFE_DAYS
 from workerkit import (
     History,
     Names,
@@ -28,10 +32,6 @@ from workerkit import (
     send_events,
     states_of,
 )
-
-from anomon.decoding import EventDecoder
-from anomon.engine import Engine
-from anomon.features import VALUE_HALF_LIFE_DAYS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

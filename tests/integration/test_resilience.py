@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 import pytest
+
 from workerkit import (
     BackgroundProducer,
     History,

@@ -1,7 +1,7 @@
 """A secured Kafka: SASL (PLAIN, SCRAM-SHA-512) and TLS, and failing closed when refused.
 
 Apache Kafka only, on a broker of this module's own
-(:class:`~anomon.brokers.secured_kafka.SecuredKafkaBroker`: SASL_PLAINTEXT,
+(:class:`~brokers.secured_kafka.SecuredKafkaBroker`: SASL_PLAINTEXT,
 SASL_SSL and SSL listeners, a user known to PLAIN and SCRAM, a certificate
 signed by a CA the fixture makes with ``openssl``). Tansu has no SASL or TLS
 listener to test against.
@@ -23,6 +23,11 @@ from typing import Any
 
 import orjson
 import pytest
+
+from anomon.kafka.security import kafka_auth
+from anomon.settings import Settings
+from brokers import BrokerUnavailable
+from brokers.secured_kafka import SecuredKafkaBroker
 from workerkit import (
     ALLOW_MISSING_ENV,
     History,
@@ -36,11 +41,6 @@ from workerkit import (
     send,
     worker_env,
 )
-
-from anomon.brokers import BrokerUnavailable
-from anomon.brokers.secured_kafka import SecuredKafkaBroker
-from anomon.settings import Settings
-from anomon.stream.security import kafka_auth
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

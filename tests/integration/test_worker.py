@@ -1,7 +1,7 @@
 """The stream worker end to end: a real broker, real sockets, workers as real subprocesses.
 
 Each test gets its own topics and consumer group (a random suffix), starts
-``python -m anomon.stream.worker`` with ``ANOMON_*`` variables, produces events
+``python -m anomon.worker.worker`` with ``ANOMON_*`` variables, produces events
 with a real Kafka client and reads the alert, dead-letter and late topics back.
 
 The ``broker`` and ``workers`` fixtures come from ``tests/integration/conftest.py``
@@ -21,6 +21,9 @@ from typing import Any
 
 import orjson
 import pytest
+
+from anomon.ops.producer import produce_async
+from anomon.settings import Settings
 from workerkit import (
     ALERT_FIELDS,
     DLQ_HEADERS,
@@ -38,9 +41,6 @@ from workerkit import (
     send_events,
     url_of,
 )
-
-from anomon.settings import Settings
-from anomon.stream.producer import produce_async
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

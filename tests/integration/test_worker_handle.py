@@ -1,6 +1,6 @@
 """The worker's record handling without a broker: outcomes, failures and accounting.
 
-These run the real :class:`~anomon.stream.worker.StreamWorker` (its Faust app is
+These run the real :class:`~anomon.worker.worker.StreamWorker` (its Faust app is
 built but never started) on hand-made records, for the paths a broker test
 cannot easily provoke: an engine that raises, and a stored state that cannot be
 read.
@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 import pytest
 
-from anomon.engine import Engine
+from anomon.core.engine import Engine
 from anomon.settings import Settings
-from anomon.stream.worker import StreamWorker
+from anomon.worker.worker import StreamWorker
 
 
 @dataclass

@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from anomon.alerts import Alert
-from anomon.engine import Engine
+from anomon.core.alerts import Alert
+from anomon.core.engine import Engine
 from anomon.replay import Replayer
 
 START = datetime(2025, 1, 6, 10, 0, tzinfo=UTC)

@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from anomon.alerts import Alert, alert_id, fingerprint
-from anomon.notify.alertmanager import ZERO_TIME, webhook_payloads
-from anomon.notify.backoff import backoff_delays, retriable
-from anomon.notify.pagerduty import pagerduty_event
+from anomon.core.alerts import Alert, alert_id, fingerprint
+from anomon.ops.forward import build_payloads
+from anomon.ops.notify.alertmanager import ZERO_TIME, webhook_payloads
+from anomon.ops.notify.backoff import backoff_delays, retriable
+from anomon.ops.notify.pagerduty import pagerduty_event
+from anomon.ops.tail import format_alert, matches
 from anomon.settings import Settings
-from anomon.stream.forward import build_payloads
-from anomon.stream.tail import format_alert, matches
 
 
 def make(customer: str = "c-7", kind: str = "complaint_spike", status: str = "firing",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from anomon.cli import main
-from anomon.evaluation import cdnow
+from anomon.cli.main import main
+from anomon.lab.evaluation import cdnow
 
 pytest.importorskip("lifetimes", reason="the CDNOW data and BG/NBD come with anomon[cdnow]")
 

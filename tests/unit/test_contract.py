@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from anomon import contracts
-from anomon.decoding import EventDecoder
-from anomon.errors import EventRejected
+from anomon.core.decoding import EventDecoder
+from anomon.core.errors import EventRejected
 
 STREAMS = Path(__file__).resolve().parents[2] / "streams"
 BASE = {"event_id": "e1", "customer_id": "c1", "ts": "2026-01-01T10:00:00+01:00"}

@@ -101,7 +101,7 @@ def test_repeated_overdue_invoices_raise_payment_arrears_and_payment_resolves(
 
 
 def test_churn_labels_resolve_late_and_a_return_resolves_as_zero(history: History) -> None:
-    from anomon.engine import Engine
+    from anomon.core.engine import Engine
 
     history.purchases("back", weekly(10))  # each purchase resolves the previous snapshot as 0
     history.purchases("gone", weekly(5))  # silent after day 28: its snapshots wait 90 days

@@ -8,15 +8,15 @@ from pathlib import Path
 import faust
 import pytest
 
-from anomon.settings import Settings
-from anomon.stream.logs import customer_ref, set_pseudonym_key
-from anomon.stream.preflight import explain
-from anomon.stream.security import (
+from anomon.kafka.logs import customer_ref, set_pseudonym_key
+from anomon.kafka.preflight import explain
+from anomon.kafka.security import (
     SecurityConfigError,
     faust_credentials,
     kafka_auth,
     ssl_context,
 )
+from anomon.settings import Settings
 
 
 def test_plaintext_by_default() -> None:

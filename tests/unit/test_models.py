@@ -7,8 +7,8 @@ import pickle
 import pytest
 from tests.unit.conftest import History, weekly
 
-from anomon.detection_config import DetectionConfig
-from anomon.engine import MODELS_VERSION, Engine
+from anomon.core.detection_config import DetectionConfig
+from anomon.core.engine import MODELS_VERSION, Engine
 
 
 def churn_config() -> DetectionConfig:

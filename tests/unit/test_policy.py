@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from anomon.alerts import ModelRef, Reason, Segment
-from anomon.detectors.base import Verdict
-from anomon.policy import AlertPolicy, severity_for
-from anomon.state import CustomerState
-from anomon.timeutil import DAY
+from anomon.core.alerts import ModelRef, Reason, Segment
+from anomon.core.detectors.base import Verdict
+from anomon.core.policy import AlertPolicy, severity_for
+from anomon.core.state import CustomerState
+from anomon.core.timeutil import DAY
 
 SEG = Segment(tier="high", stage="active")
 MODEL = ModelRef(name="test", version="1")

@@ -6,12 +6,12 @@ import pickle
 
 import orjson
 
-from anomon.alerts import fingerprint
-from anomon.engine import Engine
-from anomon.events import EVENT_ADAPTER
-from anomon.profile import customer_profile
-from anomon.state import CustomerState
-from anomon.timeutil import DAY, to_rfc3339
+from anomon.core.alerts import fingerprint
+from anomon.core.engine import Engine
+from anomon.core.events import EVENT_ADAPTER
+from anomon.core.profile import customer_profile
+from anomon.core.state import CustomerState
+from anomon.core.timeutil import DAY, to_rfc3339
 
 T0 = 1.77e9
 

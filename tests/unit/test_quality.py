@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from anomon.quality import customer_days, score, score_files
+from anomon.lab.quality import customer_days, score, score_files
 
 ONSET = datetime(2025, 7, 1, 12, 0, tzinfo=UTC)
 

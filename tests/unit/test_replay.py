@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from anomon.alerts import Alert
-from anomon.cli import main
-from anomon.synthetic import SyntheticConfig, write_dataset
+from anomon.cli.main import main
+from anomon.core.alerts import Alert
+from anomon.lab.synthetic import SyntheticConfig, write_dataset
 
 BAD_LINES = [
     b"not json at all",

@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from anomon.contracts import topic_specs
+from anomon.kafka.topics import changelog_topic
 from anomon.settings import Settings
-from anomon.stream.topics import changelog_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

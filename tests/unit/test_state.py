@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from anomon.engine import Engine
-from anomon.errors import StateVersionError
-from anomon.events import EVENT_ADAPTER
-from anomon.state import MAX_COMPLAINTS, MAX_PURCHASES, MAX_SEEN_IDS, CustomerState
-from anomon.timeutil import to_rfc3339
+from anomon.core.engine import Engine
+from anomon.core.errors import StateVersionError
+from anomon.core.events import EVENT_ADAPTER
+from anomon.core.state import MAX_COMPLAINTS, MAX_PURCHASES, MAX_SEEN_IDS, CustomerState
+from anomon.core.timeutil import to_rfc3339
 
 
 def event(n: int, type_: str, day: float, **fields: object):

@@ -14,15 +14,15 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from anomon.synthetic import (
+from anomon.lab.synthetic import (
     CHANGE_KINDS,
     SyntheticConfig,
     generate,
     ground_truth,
     write_dataset,
 )
-from anomon.synthetic.generator import LEAD, Plan, make_plan
-from anomon.synthetic.population import model_epoch
+from anomon.lab.synthetic.generator import LEAD, Plan, make_plan
+from anomon.lab.synthetic.population import model_epoch
 
 DAY = 86400.0
 CONFIG = SyntheticConfig(customers=600, days=365, seed=11)

@@ -1,0 +1,75 @@
+"""Refund abuse: refunds or returns out of proportion to purchases.
+
+Fires when, over ``window_days``, there are at least ``min_refunds`` refunds,
+refunded value is at least ``min_ratio`` of purchased value, and that ratio is
+``baseline_multiple`` x the customer's own earlier ratio (floored at the
+population's). Resolves when the ratio falls below ``resolve_ratio``.
+"""
+
+from __future__ import annotations
+
+from anomon.core.alerts import Reason
+from anomon.core.detectors.base import DetectionContext, Verdict
+from anomon.core.events import Event
+from anomon.core.features import window_count, window_sum
+from anomon.core.state import CustomerState
+
+
+class RefundAbuseDetector:
+    """Refund share far above the customer's own and the population's."""
+
+    kind = "refund_abuse"
+    event_types = frozenset({"refund", "purchase"})
+    name = "refund-ratio"
+    version = "1"
+
+    def on_event(self, state: CustomerState, event: Event, ctx: DetectionContext) -> Verdict | None:
+        if event.type == "refund":
+            state.remember(self.kind, event.event_id)
+        elif event.type != "purchase":
+            return None
+        return self._judge(state, event.epoch, ctx)
+
+    def on_sweep(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
+        episode = state.episodes.get(self.kind)
+        if episode is None or not episode.open:
+            return None
+        return self._judge(state, now, ctx)
+
+    def _judge(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
+        cfg = ctx.config.refund_abuse
+        refunds = window_count(state.refunds, now, cfg.window_days)
+        episode = state.episodes.get(self.kind)
+        is_open = episode is not None and episode.open
+        if not is_open and refunds < cfg.min_refunds:
+            return None  # too few refunds to fire: no need to sum the window
+        refunded = window_sum(state.refunds, now, cfg.window_days)
+        bought = window_sum(state.purchases, now, cfg.window_days)
+        ratio = refunded / bought if bought > 0 else (10.0 if refunded > 0 else 0.0)
+        if is_open:
+            if ratio < cfg.resolve_ratio:
+                return Verdict(self.kind, firing=False)
+            return None
+        if refunds < cfg.min_refunds or ratio < cfg.min_ratio:
+            return None
+        earlier_refunds = max(0.0, state.refund_total - refunded)
+        earlier_bought = max(0.0, state.spend_total - bought)
+        own = earlier_refunds / earlier_bought if earlier_bought > 0 else 0.0
+        baseline = max(own, ctx.population.refund_ratio)
+        if ratio < cfg.baseline_multiple * baseline:
+            return None
+        return Verdict(
+            self.kind,
+            firing=True,
+            score=min(ratio, 10.0),
+            threshold=max(cfg.min_ratio, cfg.baseline_multiple * baseline),
+            events=list(state.evidence.get(self.kind, [])),
+            reasons=[
+                Reason(feature="refund_ratio", value=round(ratio, 3),
+                       baseline=round(baseline, 3),
+                       text=(f"refunded {ratio:.0%} of purchases in {cfg.window_days:.0f} days; "
+                             f"usually {baseline:.0%}")),
+                Reason(feature="refunds_in_window", value=float(refunds), baseline=0.0,
+                       text=f"{refunds} refunds in {cfg.window_days:.0f} days"),
+            ],
+        )

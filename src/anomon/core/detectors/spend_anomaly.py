@@ -1,0 +1,137 @@
+"""Spend anomaly: an order far outside the customer's usual size.
+
+Two opinions on each purchase, judged *before* the order is learned:
+
+* the customer's own baseline: a z-score of ``log1p(amount)`` against their
+  exponentially weighted order-size statistics, shrunk toward the population
+  while they have few orders, plus a minimum ratio to their typical order;
+* a River ``HalfSpaceTrees`` on behaviour features (order-size z, gap ratio),
+  with a threshold that is the running ``hst_quantile`` of its own scores. Like
+  River's ``QuantileFilter`` with ``protect_anomaly_detector``, the trees do not
+  learn the orders they flag; unlike it, the score is computed once and reused.
+
+Fires when the order is at least ``min_ratio`` x typical and either the z-score
+passes ``z_threshold`` or the trees flag it with ``z_threshold - 1``. Resolves
+on the next ordinary order or after ``resolve_after_days``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from river import anomaly, stats
+
+from anomon.core.alerts import Reason
+from anomon.core.detection_config import SpendAnomalyConfig
+from anomon.core.detectors.base import DetectionContext, Verdict
+from anomon.core.detectors.rhythm import rhythm_of
+from anomon.core.events import Event
+from anomon.core.state import CustomerState
+from anomon.core.timeutil import DAY
+
+HST_SAMPLE = 8
+
+
+class SpendAnomalyDetector:
+    """Order size against the customer's own baseline, with a HalfSpaceTrees second opinion."""
+
+    kind = "spend_anomaly"
+    event_types = frozenset({"purchase"})
+    name = "spend-z-hst"
+    version = "1"
+    before_update = True
+
+    def __init__(self, cfg: SpendAnomalyConfig | None = None, seed: int = 42) -> None:
+        cfg = cfg or SpendAnomalyConfig()
+        self.hst = anomaly.HalfSpaceTrees(
+            n_trees=cfg.hst_trees, height=cfg.hst_height, window_size=cfg.hst_window, seed=seed
+        )
+        self.hst_threshold = stats.Quantile(cfg.hst_quantile)
+        self.hst_seen = 0
+        self._counter = 0
+        self.last_flagged = False
+
+    def on_event(self, state: CustomerState, event: Event, ctx: DetectionContext) -> Verdict | None:
+        self.last_flagged = False
+        if event.type != "purchase":
+            return None
+        cfg = ctx.config.spend_anomaly
+        episode = state.episodes.get(self.kind)
+        amount = float(event.amount)
+        n, w = state.amt_n, cfg.prior_weight
+        pop = ctx.population
+        mu = (n * state.amt_mu + w * pop.amt_mu) / (n + w)
+        var = (n * state.amt_var + w * pop.amt_var) / (n + w)
+        sd = max(math.sqrt(var), cfg.min_sd)
+        z = (math.log1p(amount) - mu) / sd
+        typical = math.expm1(mu)
+        ratio = amount / typical if typical > 0 else 0.0
+        candidate = ratio >= cfg.min_ratio and n >= cfg.min_purchases and z >= cfg.z_threshold - 1
+        hst_score, hst_cut = self._hst(state, z, ctx, candidate)
+        flagged = candidate and (
+            z >= cfg.z_threshold or hst_score > hst_cut or ratio >= cfg.strong_ratio
+        )
+        self.last_flagged = flagged
+        if not flagged:
+            if episode is not None and episode.open and z < 2.0:
+                return Verdict(self.kind, firing=False, events=[event.event_id])
+            return None
+        reasons = [
+            Reason(feature="order_amount", value=round(amount, 2), baseline=round(typical, 2),
+                   text=f"order of {amount:,.2f} is {ratio:.1f}x their typical {typical:,.2f}"),
+            Reason(feature="amount_z", value=round(z, 2), baseline=cfg.z_threshold,
+                   text=f"{z:.1f} standard deviations above their usual order size"),
+        ]
+        if hst_score > hst_cut:
+            reasons.append(Reason(feature="behaviour_anomaly_score", value=round(hst_score, 3),
+                                  baseline=round(hst_cut, 3),
+                                  text="unusual purchase behaviour for the population"))
+        return Verdict(self.kind, firing=True, score=round(z, 3), threshold=cfg.z_threshold,
+                       reasons=reasons, events=[event.event_id])
+
+    def on_sweep(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
+        episode = state.episodes.get(self.kind)
+        if episode is None or not episode.open:
+            return None
+        if (now - episode.opened_ts) / DAY >= ctx.config.spend_anomaly.resolve_after_days:
+            return Verdict(self.kind, firing=False)
+        return None
+
+    def _hst(
+        self, state: CustomerState, z: float, ctx: DetectionContext, candidate: bool
+    ) -> tuple[float, float]:
+        """Score candidates (and a learning sample) with HalfSpaceTrees; never learn a flag.
+
+        Scoring every order costs tens of microseconds, so the trees see every
+        ``HST_SAMPLE``-th order to learn the population's behaviour, and every
+        candidate outlier to judge it.
+        """
+        self._counter += 1
+        learn = self._counter % HST_SAMPLE == 0
+        if not (candidate or learn):
+            return 0.0, math.inf
+        rhythm = rhythm_of(state, ctx.population, ctx.config.drop_off.prior_weight)
+        gap = state.last_gap_days or rhythm.mean_days
+        x = {
+            "amount_z": (min(max(z, -4.0), 8.0) + 4.0) / 12.0,
+            "gap_ratio": min(max(math.log(max(gap, 0.1) / rhythm.mean_days) + 3.0, 0.0), 6.0) / 6.0,
+        }
+        score = float(self.hst.score_one(x))
+        cut = self.hst_threshold.get()
+        ready = self.hst_seen >= ctx.config.spend_anomaly.hst_window and cut is not None
+        threshold = float(cut) if ready and cut is not None else math.inf
+        if learn and not candidate:
+            self.hst.learn_one(x)
+            self.hst_threshold.update(score)
+            self.hst_seen += 1
+        return score, threshold
+
+    def state_dict(self) -> dict[str, Any]:
+        """Model state for checkpoints."""
+        return {"hst": self.hst, "hst_threshold": self.hst_threshold, "hst_seen": self.hst_seen}
+
+    def load_state_dict(self, data: dict[str, Any]) -> None:
+        self.hst = data["hst"]
+        self.hst_threshold = data["hst_threshold"]
+        self.hst_seen = data["hst_seen"]

@@ -1,0 +1,259 @@
+"""The engine: one event (or a sweep at an event time) in, alerts out.
+
+The engine is the whole pure core: it knows nothing of Kafka or files. Callers
+own the customer states (a dict in a replay, a changelog-backed table in the
+worker) and hand each one in with the event; the engine returns the updated
+state and the alerts to publish. Models shared by all customers (the population
+baseline, the HalfSpaceTrees behaviour model and the churn model) live in the
+engine and are checkpointed with :meth:`Engine.models_state`.
+
+>>> from anomon.core.events import EVENT_ADAPTER
+>>> engine = Engine()
+>>> ev = EVENT_ADAPTER.validate_python({"event_id": "e1", "customer_id": "c1",
+...     "type": "purchase", "ts": "2026-01-05T10:00:00+00:00", "amount": 42.5})
+>>> step = engine.process(None, ev)
+>>> step.outcome, step.alerts, step.state.n_purchases
+('processed', [], 1)
+>>> engine.process(step.state, ev).outcome
+'duplicate'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from anomon.core.alerts import Alert, ModelRef, Segment
+from anomon.core.detection_config import DetectionConfig
+from anomon.core.detectors.base import DetectionContext, Detector, Verdict
+from anomon.core.detectors.churn_risk import ChurnRiskDetector
+from anomon.core.detectors.complaint_spike import ComplaintSpikeDetector
+from anomon.core.detectors.drop_off import DropOffDetector
+from anomon.core.detectors.payment_arrears import PaymentArrearsDetector
+from anomon.core.detectors.refund_abuse import RefundAbuseDetector
+from anomon.core.detectors.rhythm import rhythm_of, silence_quantile_days
+from anomon.core.detectors.spend_anomaly import SpendAnomalyDetector
+from anomon.core.events import EVENT_TYPES, Event
+from anomon.core.features import (
+    add_complaint,
+    add_payment,
+    add_purchase,
+    add_refund,
+    add_visit,
+    decayed_value,
+)
+from anomon.core.population import PopulationBaseline
+from anomon.core.segments import lifecycle_stage, value_tier
+from anomon.core.state import MAX_SEEN_IDS, CustomerState
+from anomon.core.timeutil import DAY
+
+MODELS_VERSION = 2  # 2: churn model trained by rehearsal, surprise features
+DEFAULT_LATENESS_S = 48 * 3600.0
+
+
+@dataclass(slots=True)
+class StepResult:
+    """What one event did: the new state, the alerts, and the outcome.
+
+    ``outcome`` is ``processed``, ``duplicate`` (event id seen before: no effect)
+    or ``late`` (older than the lateness bound: not applied; see the docs).
+    """
+
+    state: CustomerState
+    alerts: list[Alert]
+    outcome: str
+
+
+class Engine:
+    """Features, detectors and alert policy for every customer.
+
+    Parameters
+    ----------
+    config
+        Detector, policy and segment parameters (``models/detectors.toml``).
+    lateness_bound_s
+        An event older than the customer's newest event by more than this is late.
+    """
+
+    def __init__(
+        self, config: DetectionConfig | None = None, lateness_bound_s: float = DEFAULT_LATENESS_S
+    ) -> None:
+        from anomon.core.policy import AlertPolicy
+
+        self.config = config or DetectionConfig()
+        self.lateness_bound_s = lateness_bound_s
+        seg = self.config.segments
+        self.population = PopulationBaseline(seg.high_quantile, seg.mid_quantile)
+        self.ctx = DetectionContext(self.config, self.population)
+        self.spend = SpendAnomalyDetector(self.config.spend_anomaly)
+        self.churn = ChurnRiskDetector(self.config.churn_risk)
+        self.drop_off = DropOffDetector()
+        self.event_detectors: list[Detector] = [
+            self.drop_off,
+            ComplaintSpikeDetector(),
+            RefundAbuseDetector(),
+            PaymentArrearsDetector(),
+            self.churn,
+        ]
+        self.sweep_detectors: list[Detector] = [*self.event_detectors, self.spend]
+        self._by_type: dict[str, list[Detector]] = {
+            t: [d for d in self.event_detectors if t in d.event_types] for t in EVENT_TYPES
+        }
+        self.models = {
+            d.kind: ModelRef(name=d.name, version=f"{d.version}.{MODELS_VERSION}")
+            for d in self.sweep_detectors
+        }
+        self.policy = AlertPolicy(self.config.policy.cooldown_days)
+
+    # -- events -------------------------------------------------------------
+
+    def process(
+        self, state: CustomerState | None, event: Event, partition: int = -1
+    ) -> StepResult:
+        """Fold ``event`` into ``state`` (``None`` for a new customer) and judge it."""
+        now = event.epoch
+        if state is None:
+            state = CustomerState.new(event.customer_id, now, partition)
+        if event.event_id in state.seen_ids:
+            return StepResult(state, [], "duplicate")
+        if now < state.last_ts - self.lateness_bound_s:
+            return StepResult(state, [], "late")
+        state.seen_ids.append(event.event_id)
+        if len(state.seen_ids) > MAX_SEEN_IDS:
+            del state.seen_ids[0]
+        if partition >= 0:
+            state.partition = partition
+        verdicts: list[Verdict] = []
+        if event.type == "purchase":
+            spend = self.spend.on_event(state, event, self.ctx)
+            if spend is not None:
+                verdicts.append(spend)
+        self._fold(state, event, now)
+        for detector in self._by_type[event.type]:
+            verdict = detector.on_event(state, event, self.ctx)
+            if verdict is not None:
+                verdicts.append(verdict)
+        alerts = self._apply(state, verdicts, now) if verdicts else []
+        if event.type == "purchase" or verdicts or state.next_check_ts <= now:
+            state.next_check_ts = self._next_check(state, max(now, state.last_ts))
+        return StepResult(state, alerts, "processed")
+
+    def _fold(self, state: CustomerState, event: Event, now: float) -> None:
+        pop = self.population
+        if event.type == "purchase":
+            amount = float(event.amount)
+            log_gap = add_purchase(state, now, amount, learn_amount=not self.spend.last_flagged)
+            if log_gap is not None:
+                pop.observe_gap(log_gap)
+            if not self.spend.last_flagged:
+                pop.observe_amount(math.log1p(amount))
+            pop.observe_value(decayed_value(state, now))
+            pop.observe_refund_share(amount, 0.0)
+        elif event.type == "refund":
+            add_refund(state, now, float(event.amount))
+            pop.observe_refund_share(0.0, float(event.amount))
+        elif event.type == "complaint":
+            add_complaint(state, now, event.severity or 2)
+        elif event.type == "survey":
+            if state.nps_ts is None or now >= state.nps_ts:
+                state.nps, state.nps_ts = event.score, now
+        elif event.type == "payment":
+            add_payment(state, event.status.value, event.days_overdue)
+        elif event.type == "interaction":
+            add_visit(state, now)
+        if now > state.last_ts:
+            state.last_ts = now
+        elif now < state.first_ts:  # arrived after a newer event of theirs (within the bound)
+            state.first_ts = now
+
+    # -- silence ------------------------------------------------------------
+
+    def due(self, state: CustomerState, now: float) -> bool:
+        """Whether a sweep at ``now`` has anything to look at for this customer."""
+        return now >= state.next_check_ts
+
+    def sweep(self, state: CustomerState, now: float) -> list[Alert]:
+        """Judge silence as of event time ``now``; mutates ``state``."""
+        if now < state.next_check_ts:
+            return []
+        verdicts = []
+        for detector in self.sweep_detectors:
+            verdict = detector.on_sweep(state, now, self.ctx)
+            if verdict is not None:
+                verdicts.append(verdict)
+        alerts = self._apply(state, verdicts, now) if verdicts else []
+        state.next_check_ts = self._next_check(state, now)
+        return alerts
+
+    def _next_check(self, state: CustomerState, now: float) -> float:
+        """The earliest event time at which a sweep could change something."""
+        cfg = self.config
+        due = self.churn.next_due(state, cfg.churn_risk)
+        if state.last_purchase_ts is not None and state.n_purchases >= 2:
+            d = cfg.drop_off
+            rhythm = rhythm_of(state, self.population, d.prior_weight)
+            m = rhythm.mean_days
+            silent_at = max(
+                d.min_silence_days,
+                d.min_gap_ratio * m,
+                silence_quantile_days(rhythm, d.alpha),
+            )
+            if state.visit_n >= 4:
+                silent_at = min(silent_at, max(d.min_silence_days, d.min_joint_gap_ratio * m))
+            if state.last_gap_days >= d.min_gap_ratio * m:
+                decline_at = silence_quantile_days(rhythm, d.decline_alpha, gaps=2)
+                decline_at = max(d.min_silence_days, decline_at - state.last_gap_days)
+                silent_at = min(silent_at, decline_at)
+            due = min(due, state.last_purchase_ts + silent_at * DAY)
+            churn = cfg.churn_risk
+            if self.churn.n_labels >= churn.min_labels and state.n_purchases >= churn.min_purchases:
+                start = max(now, state.last_purchase_ts + m * DAY)
+                due = min(due, start + churn.check_every_days * DAY)
+        if any(ep.open for ep in state.episodes.values()):
+            due = min(due, now + DAY)
+        return max(due, now + 60.0) if due <= now else due
+
+    # -- alerts -------------------------------------------------------------
+
+    def segment(self, state: CustomerState, now: float) -> Segment:
+        """Value tier and lifecycle stage of the customer at ``now``."""
+        rhythm = rhythm_of(state, self.population, self.config.drop_off.prior_weight)
+        return Segment(
+            tier=value_tier(state, now, self.population),
+            stage=lifecycle_stage(state, now, self.config.segments, rhythm.mean_days),
+        )
+
+    def _apply(self, state: CustomerState, verdicts: list[Verdict], now: float) -> list[Alert]:
+        alerts = []
+        segment: Segment | None = None
+        for verdict in verdicts:
+            if not verdict.firing:
+                ep = state.episodes.get(verdict.kind)
+                if ep is None or not ep.open:
+                    continue
+            if segment is None:
+                segment = self.segment(state, now)
+            alert = self.policy.apply(state, verdict, now, segment, self.models[verdict.kind])
+            if alert is not None:
+                alerts.append(alert)
+        return alerts
+
+    # -- checkpoints --------------------------------------------------------
+
+    def models_state(self) -> dict[str, Any]:
+        """The shared models, for a checkpoint (picklable)."""
+        return {
+            "version": MODELS_VERSION,
+            "population": self.population.state_dict(),
+            "spend": self.spend.state_dict(),
+            "churn": self.churn.state_dict(),
+        }
+
+    def load_models_state(self, data: dict[str, Any]) -> None:
+        """Restore :meth:`models_state`; raises ``ValueError`` on another version."""
+        if data.get("version") != MODELS_VERSION:
+            raise ValueError(f"models checkpoint version {data.get('version')!r}")
+        self.population.load_state_dict(data["population"])
+        self.spend.load_state_dict(data["spend"])
+        self.churn.load_state_dict(data["churn"])

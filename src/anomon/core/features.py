@@ -1,0 +1,208 @@
+"""Folding one event into a customer's state, and reading features back out.
+
+All functions take event time (epoch seconds) and never the wall clock, so a
+replay and the live stream compute the same numbers.
+
+>>> from anomon.core.state import CustomerState
+>>> s = CustomerState.new("c1", now=0.0)
+>>> for day in (0, 7, 14, 21):
+...     _ = add_purchase(s, day * DAY, 50.0)
+>>> round(mean_gap_days(s), 1), window_count(s.purchases, 21 * DAY, 30)
+(7.0, 4)
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+from anomon.core.state import MAX_COMPLAINTS, MAX_PURCHASES, MAX_REFUNDS, CustomerState
+from anomon.core.timeutil import DAY
+
+EW_ALPHA = 0.15  # weight of the newest gap or amount once a customer has history
+MIN_GAP_DAYS = 0.5  # orders closer than this share one basket for the rhythm
+PROTECT_AFTER_GAPS = 4
+PROTECT_SD = 3.0
+VALUE_HALF_LIFE_DAYS = 180.0
+PURCHASE_HORIZON_DAYS = 365.0
+SHORT_HORIZON_DAYS = 90.0
+
+
+def _ew_update(n: int, mu: float, var: float, x: float) -> tuple[int, float, float]:
+    """Exponentially weighted mean and variance; plain averages while n is small."""
+    n += 1
+    alpha = max(1.0 / n, EW_ALPHA)
+    delta = x - mu
+    mu += alpha * delta
+    var = (1.0 - alpha) * (var + alpha * delta * delta)
+    return n, mu, var
+
+
+def _insert(window: list[list[float]], ts: float, value: float, cap: int) -> None:
+    """Insert ``[ts, value]`` keeping the list sorted by time and at most ``cap`` long."""
+    if not window or ts >= window[-1][0]:
+        window.append([ts, value])
+    else:
+        bisect.insort(window, [ts, value])
+    if len(window) > cap:
+        del window[0]
+
+
+def _expire(window: list[list[float]], now: float, horizon_days: float) -> None:
+    cutoff = now - horizon_days * DAY
+    drop = 0
+    for item in window:
+        if item[0] >= cutoff:
+            break
+        drop += 1
+    if drop:
+        del window[:drop]
+
+
+def decayed_value(state: CustomerState, now: float) -> float:
+    """Spend with a 180-day half-life, as of ``now``."""
+    dt = max(0.0, now - state.value_ts) / DAY
+    return state.value_decayed * 0.5 ** (dt / VALUE_HALF_LIFE_DAYS)
+
+
+def add_purchase(
+    state: CustomerState, ts: float, amount: float, learn_amount: bool = True
+) -> float | None:
+    """Fold a purchase into windows, rhythm, order size and value.
+
+    Returns the log gap learned into the rhythm, if any. With ``learn_amount``
+    false (a flagged outlier) the order-size baseline is left as it was.
+    """
+    learned_gap = None
+    last = state.last_purchase_ts
+    if last is not None and ts >= last:
+        gap_days = (ts - last) / DAY
+        if gap_days >= MIN_GAP_DAYS:
+            state.last_gap_days = gap_days
+            log_gap = math.log(gap_days)
+            if state.gap_n >= PROTECT_AFTER_GAPS:
+                # a baseline must not learn what it would flag: clip outlying gaps
+                log_gap = min(log_gap, state.gap_mu + PROTECT_SD * math.sqrt(state.gap_var))
+            state.gap_n, state.gap_mu, state.gap_var = _ew_update(
+                state.gap_n, state.gap_mu, state.gap_var, log_gap
+            )
+            learned_gap = log_gap
+    if learn_amount:
+        state.amt_n, state.amt_mu, state.amt_var = _ew_update(
+            state.amt_n, state.amt_mu, state.amt_var, math.log1p(amount)
+        )
+    at = max(ts, state.value_ts)  # a late purchase counts as decayed since it happened
+    late_decay = 0.5 ** ((at - ts) / DAY / VALUE_HALF_LIFE_DAYS)
+    state.value_decayed = decayed_value(state, at) + amount * late_decay
+    state.value_ts = at
+    state.n_purchases += 1
+    state.spend_total += amount
+    if last is None or ts > last:
+        state.last_purchase_ts = ts
+    _insert(state.purchases, ts, amount, MAX_PURCHASES)
+    _expire(state.purchases, ts, PURCHASE_HORIZON_DAYS)
+    return learned_gap
+
+
+MIN_VISIT_GAP_DAYS = 0.25
+
+
+def add_visit(state: CustomerState, ts: float) -> None:
+    """Fold an interaction (visit, login...) into the visit rhythm."""
+    last = state.last_visit_ts
+    if last is not None and ts > last:
+        gap_days = (ts - last) / DAY
+        if gap_days < MIN_VISIT_GAP_DAYS:
+            return
+        log_gap = math.log(gap_days)
+        if state.visit_n >= PROTECT_AFTER_GAPS:
+            log_gap = min(log_gap, state.visit_mu + PROTECT_SD * math.sqrt(state.visit_var))
+        state.visit_n, state.visit_mu, state.visit_var = _ew_update(
+            state.visit_n, state.visit_mu, state.visit_var, log_gap
+        )
+    if last is None or ts > last:
+        state.last_visit_ts = ts
+
+
+def add_refund(state: CustomerState, ts: float, amount: float) -> None:
+    """Fold a refund or return."""
+    state.n_refunds += 1
+    state.refund_total += amount
+    _insert(state.refunds, ts, amount, MAX_REFUNDS)
+    _expire(state.refunds, ts, SHORT_HORIZON_DAYS)
+
+
+def add_complaint(state: CustomerState, ts: float, severity: int) -> None:
+    """Fold a complaint (severity 1-5)."""
+    state.n_complaints += 1
+    _insert(state.complaints, ts, float(severity), MAX_COMPLAINTS)
+    _expire(state.complaints, ts, SHORT_HORIZON_DAYS)
+
+
+def add_payment(state: CustomerState, status: str, days_overdue: int | None) -> None:
+    """Fold a payment outcome: a bad one extends the streak, a paid one ends it."""
+    state.n_payments += 1
+    if status == "paid":
+        state.pay_streak = 0
+        state.pay_max_overdue = 0
+        return
+    state.n_bad_payments += 1
+    state.pay_streak += 1
+    state.pay_max_overdue = max(state.pay_max_overdue, days_overdue or 0)
+
+
+def _span(window: list[list[float]], now: float, days: float) -> tuple[int, int]:
+    """Index range of the items in ``(now - days, now]`` of a time-sorted window."""
+    hi = len(window) if not window or window[-1][0] <= now else bisect.bisect_right(
+        window, now, key=_ts)
+    lo = bisect.bisect_right(window, now - days * DAY, 0, hi, key=_ts)
+    return lo, hi
+
+
+def _ts(item: list[float]) -> float:
+    return item[0]
+
+
+def window_count(window: list[list[float]], now: float, days: float) -> int:
+    """Items in ``(now - days, now]``.
+
+    >>> w = [[0.0, 5.0], [86400.0, 7.0], [3 * 86400.0, 1.0]]
+    >>> window_count(w, 3 * 86400.0, 2.5), window_sum(w, 3 * 86400.0, 2.5)
+    (2, 8.0)
+    """
+    lo, hi = _span(window, now, days)
+    return hi - lo
+
+
+def window_sum(window: list[list[float]], now: float, days: float) -> float:
+    """Sum of values in ``(now - days, now]``."""
+    lo, hi = _span(window, now, days)
+    return sum(item[1] for item in window[lo:hi])
+
+
+def mean_gap_days(state: CustomerState) -> float:
+    """Mean inter-purchase gap (days) implied by the log-gap statistics."""
+    return math.exp(state.gap_mu + 0.5 * state.gap_var)
+
+
+def typical_amount(state: CustomerState) -> float:
+    """The customer's typical (geometric-mean) order value."""
+    return math.expm1(state.amt_mu)
+
+
+def silence_days(state: CustomerState, now: float) -> float:
+    """Days since the last purchase (0 for a customer who never bought)."""
+    if state.last_purchase_ts is None:
+        return 0.0
+    return max(0.0, (now - state.last_purchase_ts) / DAY)
+
+
+def activity_silence_days(state: CustomerState, now: float) -> float:
+    """Days since the last purchase or interaction (0 for a customer with neither)."""
+    last_seen = max(state.last_visit_ts or 0.0, state.last_purchase_ts or 0.0)
+    return max(0.0, (now - last_seen) / DAY) if last_seen else 0.0
+
+
+def tenure_days(state: CustomerState, now: float) -> float:
+    """Days since the customer was first seen."""
+    return max(0.0, (now - state.first_ts) / DAY)

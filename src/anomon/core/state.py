@@ -1,0 +1,147 @@
+"""Per-customer state: bounded, serialisable, and free of Kafka.
+
+One :class:`CustomerState` holds everything the detectors need about one
+customer: rolling windows of recent purchases, refunds and complaints (each list
+capped in length and age), the customer's own rhythm and typical order size as
+exponentially weighted statistics of log values, payment behaviour, the last NPS
+answer, recent event ids for de-duplication, alert episodes and pending churn
+snapshots. Its size is bounded whatever the customer does.
+
+>>> s = CustomerState.new("c1", now=0.0)
+>>> CustomerState.from_bytes(s.to_bytes()) == s
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import orjson
+
+from anomon.core.errors import StateVersionError
+
+STATE_VERSION = 1
+
+MAX_PURCHASES = 48
+MAX_REFUNDS = 24
+MAX_COMPLAINTS = 16
+MAX_SEEN_IDS = 24
+MAX_PENDING = 4
+
+
+@dataclass(slots=True)
+class Episode:
+    """Alert episode bookkeeping for one alert kind of one customer."""
+
+    number: int = 0
+    open: bool = False
+    opened_ts: float = 0.0
+    closed_ts: float = -1e18
+    tag: str = ""
+
+
+@dataclass(slots=True)
+class CustomerState:
+    """Everything anomon keeps about one customer (see module docstring)."""
+
+    customer_id: str
+    version: int = STATE_VERSION
+    partition: int = -1
+    first_ts: float = 0.0
+    last_ts: float = 0.0
+    # purchases: lifetime counters, recent window, rhythm and order size
+    n_purchases: int = 0
+    spend_total: float = 0.0
+    last_purchase_ts: float | None = None
+    purchases: list[list[float]] = field(default_factory=list)  # [ts, amount], <= 365 d
+    value_decayed: float = 0.0  # spend with a 180-day half-life
+    value_ts: float = 0.0
+    gap_n: int = 0
+    gap_mu: float = 0.0  # EW mean of log(gap days)
+    gap_var: float = 0.0
+    last_gap_days: float = 0.0  # the most recent completed inter-purchase gap
+    amt_n: int = 0
+    amt_mu: float = 0.0  # EW mean of log1p(amount)
+    amt_var: float = 0.0
+    last_visit_ts: float | None = None
+    visit_n: int = 0
+    visit_mu: float = 0.0  # EW mean of log(days between interactions)
+    visit_var: float = 0.0
+    # refunds, complaints, surveys, payments
+    n_refunds: int = 0
+    refund_total: float = 0.0
+    refunds: list[list[float]] = field(default_factory=list)  # [ts, amount], <= 90 d
+    n_complaints: int = 0
+    complaints: list[list[float]] = field(default_factory=list)  # [ts, severity], <= 90 d
+    nps: int | None = None
+    nps_ts: float | None = None
+    n_payments: int = 0
+    n_bad_payments: int = 0
+    pay_streak: int = 0  # consecutive overdue or failed payments
+    pay_max_overdue: int = 0
+    # bookkeeping
+    seen_ids: list[str] = field(default_factory=list)
+    episodes: dict[str, Episode] = field(default_factory=dict)
+    evidence: dict[str, list[str]] = field(default_factory=dict)  # kind -> recent event ids
+    next_check_ts: float = 0.0
+    pending: list[list[Any]] = field(default_factory=list)  # churn snapshots [ts, features]
+    snapshot_ts: float = 0.0
+
+    @classmethod
+    def new(cls, customer_id: str, now: float, partition: int = -1) -> CustomerState:
+        """A customer seen for the first time at event time ``now``."""
+        return cls(customer_id=customer_id, partition=partition, first_ts=now, last_ts=now,
+                   value_ts=now, snapshot_ts=now)
+
+    def episode(self, kind: str) -> Episode:
+        """The episode record of ``kind``, created on first use."""
+        ep = self.episodes.get(kind)
+        if ep is None:
+            ep = self.episodes[kind] = Episode()
+        return ep
+
+    def remember(self, kind: str, event_id: str, keep: int = 8) -> None:
+        """Keep ``event_id`` as evidence for a possible ``kind`` alert."""
+        ids = self.evidence.setdefault(kind, [])
+        ids.append(event_id)
+        if len(ids) > keep:
+            del ids[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict."""
+        return asdict(self)
+
+    def to_bytes(self) -> bytes:
+        """Compact JSON bytes (the changelog value).
+
+        Copied to an exact-size object: orjson's own result keeps its whole
+        output buffer allocated (about 8 KiB), which a table of a million states
+        would pay a million times.
+        """
+        return bytes(memoryview(orjson.dumps(self)))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CustomerState:
+        """Inverse of :meth:`to_dict`; raises :class:`StateVersionError` on another version."""
+        version = data.get("version")
+        if version != STATE_VERSION:
+            raise StateVersionError(f"customer state version {version!r}, expected {STATE_VERSION}")
+        known = _FIELD_NAMES
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["episodes"] = {k: Episode(**v) for k, v in data.get("episodes", {}).items()}
+        return cls(**kwargs)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> CustomerState:
+        """Inverse of :meth:`to_bytes`."""
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as err:
+            raise StateVersionError(f"customer state is not valid JSON: {err}") from None
+        if not isinstance(data, dict):
+            raise StateVersionError("customer state is not a JSON object")
+        return cls.from_dict(data)
+
+
+_FIELD_NAMES = frozenset(f.name for f in fields(CustomerState))

@@ -1,0 +1,55 @@
+"""Erasure: delete one customer's state when a deletion request must be honoured.
+
+``anomon erase CUSTOMER_ID`` writes an erasure request to the erasure topic
+(``ANOMON_ERASURE_TOPIC``), one record on *every* partition. The topic has as
+many partitions as the input topic and the worker's agent on it is
+co-partitioned with the input (Faust assigns partition *p* of both to the same
+worker), so the worker owning each partition handles the request there: it
+deletes the state from its table and writes a tombstone to the changelog
+partition *p* (:meth:`~anomon.worker.customer_table.CustomerTable.delete`).
+Sending to every partition also reaches a state that a mis-keyed producer put
+on another partition than the customer id's own. Compaction then removes the
+old changelog records (on brokers that compact).
+
+What goes with the state: the customer's features, alert episodes, recent event
+ids, pending churn snapshots (the labels not yet learned) and the sweep's
+bookkeeping. What stays: alerts already published, and records in the input,
+dead-letter and late topics, until those topics' retention removes them; the
+shared models hold no per-customer records. An event of the customer still
+queued in the input topic recreates a state: erase after the producers have
+stopped sending the customer's events.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from anomon.kafka.erasure_requests import erasure_customer
+from anomon.kafka.logs import customer_ref, kv
+from anomon.worker.customer_table import CustomerTable
+from anomon.worker.stats import WorkerStats
+from anomon.worker.sweep import SweepIndex
+
+log = logging.getLogger("anomon.worker.erasure")
+
+
+class Eraser:
+    """Handles erasure requests in the worker (called by its agent on the erasure topic)."""
+
+    def __init__(self, customers: CustomerTable, index: SweepIndex, stats: WorkerStats) -> None:
+        self.customers = customers
+        self.index = index
+        self.stats = stats
+
+    def handle(self, value: bytes | None, partition: int) -> str | None:
+        """Erase the customer named by ``value``; returns their id (``None``: not a request)."""
+        customer_id = erasure_customer(value)
+        if customer_id is None:
+            log.warning("not an erasure request, ignored %s", kv(partition=partition))
+            return None
+        existed = self.customers.delete(customer_id)  # tombstone on this record's partition
+        self.index.forget(customer_id)
+        self.stats.record_erasure(existed)
+        log.info("customer erased %s", kv(customer=customer_ref(customer_id),
+                                          partition=partition, state_held=existed))
+        return customer_id
