@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv demo test unit integration lint bench replay clean
+.PHONY: help venv demo check test unit integration lint bench replay clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -20,9 +20,13 @@ venv: $(STAMP)  ## create .venv with anomon, its dev tools and the CDNOW evaluat
 demo: $(STAMP)  ## embedded broker + worker + synthetic customers; alerts printed live
 	$(BIN)/anomon demo
 
-lint: $(STAMP)  ## ruff and mypy
+lint: $(STAMP)  ## ruff, mypy and the import-layer contract (pyproject.toml [tool.importlinter])
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+
+check: lint $(STAMP)  ## the edit-test loop, a few minutes: lint, unit tests, integration on the embedded broker only, no slow tests
+	ANOMON_TEST_BROKERS=tansu $(BIN)/pytest -q -m "not slow"
 
 unit: $(STAMP)  ## unit tests and doctests only (no broker)
 	$(BIN)/pytest -m "not integration" -q

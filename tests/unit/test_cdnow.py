@@ -22,6 +22,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return json.loads((out / "results.json").read_text())
 
 
+@pytest.mark.slow
 def test_both_classic_cutoffs_are_judged(report: dict) -> None:
     cutoffs = {c["cutoff"]: c for c in report["cutoffs"]}
     assert set(cutoffs) == {"1997-09-30", "1997-12-31"}
@@ -32,6 +33,7 @@ def test_both_classic_cutoffs_are_judged(report: dict) -> None:
         assert c["labels_learned"] > 100_000
 
 
+@pytest.mark.slow
 def test_baselines_reproduce_published_figures(report: dict) -> None:
     published = {"1997-09-30": (0.763, 0.759), "1997-12-31": (0.799, 0.796)}
     for c in report["cutoffs"]:
@@ -41,6 +43,7 @@ def test_baselines_reproduce_published_figures(report: dict) -> None:
         assert c["auc"]["days since last purchase"] == pytest.approx(recency, abs=0.005)
 
 
+@pytest.mark.slow
 def test_anomon_churn_score_meets_the_goal_at_both_cutoffs(report: dict) -> None:
     assert report["goal"]["met"]
     for c in report["cutoffs"]:

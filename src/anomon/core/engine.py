@@ -228,10 +228,8 @@ class Engine:
         alerts = []
         segment: Segment | None = None
         for verdict in verdicts:
-            if not verdict.firing:
-                ep = state.episodes.get(verdict.kind)
-                if ep is None or not ep.open:
-                    continue
+            if not verdict.firing and not state.is_open(verdict.kind):
+                continue
             if segment is None:
                 segment = self.segment(state, now)
             alert = self.policy.apply(state, verdict, now, segment, self.models[verdict.kind])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import math
 
+from anomon.core.ewstat import ew_update
 from anomon.core.state import MAX_COMPLAINTS, MAX_PURCHASES, MAX_REFUNDS, CustomerState
 from anomon.core.timeutil import DAY
 
@@ -26,16 +27,6 @@ PROTECT_SD = 3.0
 VALUE_HALF_LIFE_DAYS = 180.0
 PURCHASE_HORIZON_DAYS = 365.0
 SHORT_HORIZON_DAYS = 90.0
-
-
-def _ew_update(n: int, mu: float, var: float, x: float) -> tuple[int, float, float]:
-    """Exponentially weighted mean and variance; plain averages while n is small."""
-    n += 1
-    alpha = max(1.0 / n, EW_ALPHA)
-    delta = x - mu
-    mu += alpha * delta
-    var = (1.0 - alpha) * (var + alpha * delta * delta)
-    return n, mu, var
 
 
 def _insert(window: list[list[float]], ts: float, value: float, cap: int) -> None:
@@ -83,13 +74,13 @@ def add_purchase(
             if state.gap_n >= PROTECT_AFTER_GAPS:
                 # a baseline must not learn what it would flag: clip outlying gaps
                 log_gap = min(log_gap, state.gap_mu + PROTECT_SD * math.sqrt(state.gap_var))
-            state.gap_n, state.gap_mu, state.gap_var = _ew_update(
-                state.gap_n, state.gap_mu, state.gap_var, log_gap
+            state.gap_n, state.gap_mu, state.gap_var = ew_update(
+                state.gap_n, state.gap_mu, state.gap_var, log_gap, EW_ALPHA
             )
             learned_gap = log_gap
     if learn_amount:
-        state.amt_n, state.amt_mu, state.amt_var = _ew_update(
-            state.amt_n, state.amt_mu, state.amt_var, math.log1p(amount)
+        state.amt_n, state.amt_mu, state.amt_var = ew_update(
+            state.amt_n, state.amt_mu, state.amt_var, math.log1p(amount), EW_ALPHA
         )
     at = max(ts, state.value_ts)  # a late purchase counts as decayed since it happened
     late_decay = 0.5 ** ((at - ts) / DAY / VALUE_HALF_LIFE_DAYS)
@@ -117,8 +108,8 @@ def add_visit(state: CustomerState, ts: float) -> None:
         log_gap = math.log(gap_days)
         if state.visit_n >= PROTECT_AFTER_GAPS:
             log_gap = min(log_gap, state.visit_mu + PROTECT_SD * math.sqrt(state.visit_var))
-        state.visit_n, state.visit_mu, state.visit_var = _ew_update(
-            state.visit_n, state.visit_mu, state.visit_var, log_gap
+        state.visit_n, state.visit_mu, state.visit_var = ew_update(
+            state.visit_n, state.visit_mu, state.visit_var, log_gap, EW_ALPHA
         )
     if last is None or ts > last:
         state.last_visit_ts = ts

@@ -17,6 +17,8 @@ from typing import Any
 
 from river import stats
 
+from anomon.core.ewstat import ew_update
+
 _ALPHA = 0.002
 
 
@@ -38,19 +40,13 @@ class PopulationBaseline:
 
     def observe_gap(self, log_gap: float) -> None:
         """A new inter-purchase gap (log days) somewhere in the population."""
-        self.n_gaps += 1
-        a = max(_ALPHA, 1.0 / self.n_gaps)
-        d = log_gap - self.gap_mu
-        self.gap_mu += a * d
-        self.gap_var = (1 - a) * (self.gap_var + a * d * d)
+        self.n_gaps, self.gap_mu, self.gap_var = ew_update(
+            self.n_gaps, self.gap_mu, self.gap_var, log_gap, _ALPHA)
 
     def observe_amount(self, log_amount: float) -> None:
         """A new order value (log1p)."""
-        self.n_amounts += 1
-        a = max(_ALPHA, 1.0 / self.n_amounts)
-        d = log_amount - self.amt_mu
-        self.amt_mu += a * d
-        self.amt_var = (1 - a) * (self.amt_var + a * d * d)
+        self.n_amounts, self.amt_mu, self.amt_var = ew_update(
+            self.n_amounts, self.amt_mu, self.amt_var, log_amount, _ALPHA)
 
     def observe_value(self, value: float) -> None:
         """A customer's decayed value at one of their purchases."""

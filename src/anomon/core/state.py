@@ -101,6 +101,11 @@ class CustomerState:
             ep = self.episodes[kind] = Episode()
         return ep
 
+    def is_open(self, kind: str) -> bool:
+        """Whether an alert episode of ``kind`` is open (fired, not yet resolved)."""
+        ep = self.episodes.get(kind)
+        return ep is not None and ep.open
+
     def remember(self, kind: str, event_id: str, keep: int = 8) -> None:
         """Keep ``event_id`` as evidence for a possible ``kind`` alert."""
         ids = self.evidence.setdefault(kind, [])

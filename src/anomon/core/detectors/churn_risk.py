@@ -134,7 +134,6 @@ class ChurnRiskDetector:
         self.model = new_churn_model(cfg.learning_rate, cfg.reservoir_size, cfg.rehearse_every)
         self.labels = {0: 0, 1: 0}
         self.dropped_snapshots = 0
-        self.last_p: float | None = None
         self.rolling_log_loss = utils.Rolling(metrics.LogLoss, window_size=HEALTH_WINDOW)
         self.rolling_auc = metrics.RollingROCAUC(window_size=HEALTH_WINDOW)
         self.drift = drift.ADWIN(delta=cfg.drift_delta)
@@ -154,8 +153,7 @@ class ChurnRiskDetector:
         self._resolve_pending(state, now, bought=True, horizon=cfg.horizon_days * DAY)
         if now - state.snapshot_ts >= cfg.min_snapshot_gap_days * DAY or not state.pending:
             self._snapshot(state, now, ctx)
-        episode = state.episodes.get(self.kind)
-        if episode is not None and episode.open:
+        if state.is_open(self.kind):
             p = self.probability(churn_features(state, now, ctx))
             if p < cfg.resolve_threshold:
                 return Verdict(self.kind, firing=False, score=p, events=[event.event_id])
@@ -172,9 +170,7 @@ class ChurnRiskDetector:
             return None
         x = churn_features(state, now, ctx)
         p = self.probability(x)
-        self.last_p = p
-        episode = state.episodes.get(self.kind)
-        if episode is not None and episode.open:
+        if state.is_open(self.kind):
             return Verdict(self.kind, firing=False, score=p) if p < cfg.resolve_threshold else None
         if p < cfg.threshold:
             return None

@@ -15,7 +15,7 @@ from scipy.special import pdtrc
 from anomon.core.alerts import Reason
 from anomon.core.detectors.base import DetectionContext, Verdict
 from anomon.core.events import Event
-from anomon.core.features import tenure_days, window_count
+from anomon.core.features import tenure_days
 from anomon.core.state import CustomerState
 from anomon.core.timeutil import DAY
 
@@ -36,8 +36,7 @@ class ComplaintSpikeDetector:
         return self._judge(state, event.epoch, ctx)
 
     def on_sweep(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
-        episode = state.episodes.get(self.kind)
-        if episode is None or not episode.open or not state.complaints:
+        if not state.is_open(self.kind) or not state.complaints:
             return None
         quiet = (now - state.complaints[-1][0]) / DAY
         if quiet >= ctx.config.complaint_spike.quiet_days_to_resolve:
@@ -81,8 +80,3 @@ class ComplaintSpikeDetector:
                                   text=f"detractor survey answer {state.nps}"))
         return Verdict(self.kind, firing=True, score=1.0 - p, threshold=1.0 - cfg.alpha,
                        reasons=reasons, events=list(state.evidence.get(self.kind, [])))
-
-
-def window_complaints(state: CustomerState, now: float, days: float) -> int:
-    """Complaints in the last ``days`` (a helper for features and reports)."""
-    return window_count(state.complaints, now, days)

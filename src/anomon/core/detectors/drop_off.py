@@ -39,10 +39,9 @@ class DropOffDetector:
     def on_event(self, state: CustomerState, event: Event, ctx: DetectionContext) -> Verdict | None:
         if event.type != "purchase":
             return None
-        episode = state.episodes.get(self.kind)
-        if episode is None or not episode.open:
+        if not state.is_open(self.kind):
             return None
-        if episode.tag in ("silence", "quiet"):
+        if state.episodes[self.kind].tag in ("silence", "quiet"):
             return Verdict(self.kind, firing=False, events=[event.event_id])
         rhythm = rhythm_of(state, ctx.population, ctx.config.drop_off.prior_weight)
         if state.last_gap_days <= 2.0 * rhythm.mean_days:

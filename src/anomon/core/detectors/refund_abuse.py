@@ -31,16 +31,14 @@ class RefundAbuseDetector:
         return self._judge(state, event.epoch, ctx)
 
     def on_sweep(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
-        episode = state.episodes.get(self.kind)
-        if episode is None or not episode.open:
+        if not state.is_open(self.kind):
             return None
         return self._judge(state, now, ctx)
 
     def _judge(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
         cfg = ctx.config.refund_abuse
         refunds = window_count(state.refunds, now, cfg.window_days)
-        episode = state.episodes.get(self.kind)
-        is_open = episode is not None and episode.open
+        is_open = state.is_open(self.kind)
         if not is_open and refunds < cfg.min_refunds:
             return None  # too few refunds to fire: no need to sum the window
         refunded = window_sum(state.refunds, now, cfg.window_days)

@@ -40,7 +40,6 @@ class SpendAnomalyDetector:
     event_types = frozenset({"purchase"})
     name = "spend-z-hst"
     version = "1"
-    before_update = True
 
     def __init__(self, cfg: SpendAnomalyConfig | None = None, seed: int = 42) -> None:
         cfg = cfg or SpendAnomalyConfig()
@@ -57,7 +56,6 @@ class SpendAnomalyDetector:
         if event.type != "purchase":
             return None
         cfg = ctx.config.spend_anomaly
-        episode = state.episodes.get(self.kind)
         amount = float(event.amount)
         n, w = state.amt_n, cfg.prior_weight
         pop = ctx.population
@@ -74,7 +72,7 @@ class SpendAnomalyDetector:
         )
         self.last_flagged = flagged
         if not flagged:
-            if episode is not None and episode.open and z < 2.0:
+            if state.is_open(self.kind) and z < 2.0:
                 return Verdict(self.kind, firing=False, events=[event.event_id])
             return None
         reasons = [
@@ -91,10 +89,10 @@ class SpendAnomalyDetector:
                        reasons=reasons, events=[event.event_id])
 
     def on_sweep(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
-        episode = state.episodes.get(self.kind)
-        if episode is None or not episode.open:
+        if not state.is_open(self.kind):
             return None
-        if (now - episode.opened_ts) / DAY >= ctx.config.spend_anomaly.resolve_after_days:
+        opened = state.episodes[self.kind].opened_ts
+        if (now - opened) / DAY >= ctx.config.spend_anomaly.resolve_after_days:
             return Verdict(self.kind, firing=False)
         return None
 

@@ -209,8 +209,7 @@ def evaluate_cutoff(rows: list[Purchase], config: DetectionConfig | None, cutoff
         scores[ANOMON].append(engine.churn.score(state, cal_end, engine.ctx))
         last = state.last_purchase_ts or state.first_ts
         scores[RECENCY].append((cal_end - last) / DAY)
-        episode = state.episodes.get("drop_off")
-        if episode is not None and episode.open:
+        if state.is_open("drop_off"):
             drop_off_truth.append(gone)
     if with_bgnbd:
         expected, alive = bgnbd_scores(calibration, customers, cutoff,
