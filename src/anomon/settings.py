@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
     web_host: str = Field("127.0.0.1", description="Address the worker's web server binds to.")
     web_port: int = Field(6066, ge=0, le=65535, description="Port of the web server (/metrics).")
+    parent_pid: int | None = Field(
+        None, description="Stop the worker when this process is gone (set by anomon demo).")
     data_dir: Path = Field(Path("var/worker"), description="Worker data directory (table state).")
     store: str = Field("memory://", description="Table store URL: memory:// or rocksdb://.")
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(

@@ -49,7 +49,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """``ANOMON_*`` variables that reproduce ``settings`` in a subprocess."""
     env = {}
     for name, value in settings.model_dump().items():
-        env[f"ANOMON_{name.upper()}"] = str(value)
+        if value is not None:
+            env[f"ANOMON_{name.upper()}"] = str(value)
     return env
 
 

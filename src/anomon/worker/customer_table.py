@@ -19,21 +19,16 @@ with every Faust store.
 from __future__ import annotations
 
 import logging
-import time
-import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import faust
-from faust.events import Event as FaustEvent
-from faust.streams import _current_event  # the context variable Faust reads the partition from
-from faust.types.tuples import Message
 
 from anomon.core.errors import StateVersionError
 from anomon.core.state import CustomerState
 from anomon.kafka.logs import customer_ref, kv
 from anomon.kafka.topics import TABLE_NAME
+from anomon.worker.faust_private import partition_context
 from anomon.worker.stats import WorkerStats
 
 log = logging.getLogger("anomon.worker.table")
@@ -62,6 +57,14 @@ class CustomerTable:
             return None
         return self.decode(customer_id, raw)
 
+    def get(self, customer_id: str, /) -> CustomerState | None:
+        """The stored state (:class:`~anomon.worker.records.StateStore`), as :meth:`load`."""
+        return self.load(customer_id)
+
+    def __setitem__(self, customer_id: str, state: CustomerState, /) -> None:
+        """Store ``state`` (inside an agent: on the current event's changelog partition)."""
+        self.put_encoded(customer_id, state.to_bytes())
+
     def decode(self, customer_id: str, raw: bytes) -> CustomerState | None:
         """Decode stored bytes; an unreadable state is logged, counted and dropped."""
         try:
@@ -82,7 +85,7 @@ class CustomerTable:
         if partition is None:
             self.table[customer_id.encode()] = value
             return
-        with self._partition_context(partition):
+        with partition_context(self.app, self.input_topic, partition):
             self.table[customer_id.encode()] = value
 
     def delete(self, customer_id: str, partition: int | None = None) -> bool:
@@ -97,7 +100,7 @@ class CustomerTable:
         if partition is None:
             self._delete(key)
         else:
-            with self._partition_context(partition):
+            with partition_context(self.app, self.input_topic, partition):
                 self._delete(key)
         return existed
 
@@ -115,23 +118,3 @@ class CustomerTable:
 
     def __len__(self) -> int:
         return len(self.table.data)
-
-    @contextmanager
-    def _partition_context(self, partition: int) -> Iterator[None]:
-        message = Message(
-            topic=self.input_topic,
-            partition=partition,
-            offset=-1,
-            timestamp=time.time(),
-            timestamp_type=0,
-            headers=None,
-            key=None,
-            value=None,
-            checksum=None,
-        )
-        event = FaustEvent(self.app, None, None, None, message)
-        token = _current_event.set(weakref.ref(event))
-        try:
-            yield
-        finally:
-            _current_event.reset(token)

@@ -25,15 +25,19 @@ changelog writes are flushed before every commit
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
 
 import faust
 from faust.types import TP
 
 from anomon.kafka.logs import kv
+from anomon.worker.faust_private import (
+    committed_offsets,
+    exclusive_commit,
+    flush_buffer_before_commit,
+)
+from anomon.worker.records import Outgoing
 
 log = logging.getLogger("anomon.worker.outputs")
 
@@ -41,9 +45,11 @@ log = logging.getLogger("anomon.worker.outputs")
 class Outputs:
     """Sends outputs for the worker (see the module docstring)."""
 
-    def __init__(self, app: faust.App, input_topic: str) -> None:
+    def __init__(self, app: faust.App, input_topic: str,
+                 topics: Mapping[str, faust.types.TopicT]) -> None:
         self.app = app
         self.input_topic = input_topic
+        self.topics = dict(topics)
 
     @property
     def transactional(self) -> bool:
@@ -54,13 +60,13 @@ class Outputs:
         group = self.app.assignor.group_for_topic(self.input_topic)
         return f"{self.app.conf.id}-{group}-{partition}"
 
-    async def send(self, out: Any, partition: int | None) -> None:
-        """Send ``out`` (an ``Outgoing``) caused by input ``partition``."""
+    async def send(self, out: Outgoing, partition: int | None) -> None:
+        """Send ``out`` caused by input ``partition``."""
         if not self.transactional or partition is None:
-            await out.topic.send(key=out.key, value=out.value, headers=out.headers)
+            await self.topics[out.topic].send(key=out.key, value=out.value, headers=out.headers)
             return
         await self.app.producer.send(
-            out.topic.get_topic_name(), out.key, out.value, None, None, out.headers,
+            out.topic, out.key, out.value, None, None, out.headers,
             transactional_id=self.transactional_id(partition))
 
     def flush_before_commit(self) -> None:
@@ -75,43 +81,24 @@ class Outputs:
         committed (the kill test showed it; robinhood/faust#340 reports the
         same loss). Flushing first puts them in the transaction of their offsets.
         """
-        if not self.transactional:
-            return
-        manager: Any = self.app.consumer.transactions
-        if getattr(manager, "_flushes_first", False):
-            return
-        commit = manager.commit
-        buffer = self.app.producer.buffer
-
-        async def flushed_commit(offsets: Any, start_new_transaction: bool = True) -> bool:
-            await buffer.flush()
-            return bool(await commit(offsets, start_new_transaction=start_new_transaction))
-
-        manager.commit = flushed_commit
-        manager._flushes_first = True
+        if self.transactional:
+            flush_buffer_before_commit(self.app)
 
     async def commit_sweep(self, partitions: Iterable[int]) -> None:
         """Commit the transactions the sweep wrote to (exactly once only)."""
         parts = sorted(set(partitions))
         if not self.transactional or not parts:
             return
-        consumer: Any = self.app.consumer  # Faust's commit protocol is not in its types
-        await consumer.commit()  # records handled so far, with their outputs
-        await consumer.maybe_wait_for_commit_to_finish()
-        consumer._commit_fut = asyncio.Future()
-        try:
+        async with exclusive_commit(self.app):
+            committed = committed_offsets(self.app)
+            assigned = self.app.consumer.assignment()
             offsets = {}
             for p in parts:
                 tp = TP(self.input_topic, p)
-                committed = consumer._committed_offset.get(tp)
-                if committed is not None and tp in consumer.assignment():
-                    offsets[tp] = committed
+                if tp in committed and tp in assigned:
+                    offsets[tp] = committed[tp]
             if offsets:
-                await consumer.transactions.commit(offsets, start_new_transaction=True)
+                await self.app.consumer.transactions.commit(offsets, start_new_transaction=True)
             skipped = [p for p in parts if TP(self.input_topic, p) not in offsets]
             if skipped:
                 log.debug("sweep outputs wait for the next commit %s", kv(partitions=skipped))
-        finally:
-            fut, consumer._commit_fut = consumer._commit_fut, None
-            if fut is not None and not fut.done():
-                fut.set_result(None)

@@ -17,35 +17,37 @@ private network (``ANOMON_WEB_HOST``).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import faust
+
+from anomon.core.engine import Engine
 from anomon.core.profile import customer_profile
 from anomon.core.state import CustomerState
-
-if TYPE_CHECKING:
-    from anomon.worker.worker import StreamWorker
+from anomon.worker.customer_table import CustomerTable
+from anomon.worker.sweep import SweepClock
 
 PATH = "/customers/{customer_id}"
 
 
-def profile_now(worker: StreamWorker, state: CustomerState) -> float:
+def profile_now(clock: SweepClock, state: CustomerState) -> float:
     """The time the profile is judged at: the sweep's clock (wall, or newest event time)."""
-    if worker.clock.mode == "wall":
+    if clock.mode == "wall":
         return time.time()
-    newest = worker.clock.worker_newest
+    newest = clock.worker_newest
     return max(state.last_ts, newest) if newest is not None else state.last_ts
 
 
-def add_profile_route(worker: StreamWorker) -> None:
+def add_profile_route(app: faust.App, customers: CustomerTable, engine: Engine,
+                      clock: SweepClock) -> None:
     """Serve ``GET /customers/{customer_id}`` on the worker's web server."""
-    app = worker.app
 
     async def customer_page(view: Any, request: Any, customer_id: str) -> Any:
-        state = worker.customers.load(customer_id)
+        state = customers.load(customer_id)
         if state is None:
             return view.json({"error": "unknown customer", "customer_id": customer_id},
                              status=404)
-        return view.json(customer_profile(worker.engine, state, profile_now(worker, state)))
+        return view.json(customer_profile(engine, state, profile_now(clock, state)))
 
-    routed = app.table_route(table=worker.customers.table, match_info="customer_id")
+    routed = app.table_route(table=customers.table, match_info="customer_id")
     app.page(PATH, name="anomon-customer")(routed(customer_page))

@@ -36,8 +36,14 @@ is forgotten there: state and changelog record deleted (``expired`` in
 **Erasure.** A second agent reads erasure requests (``anomon erase``) and
 deletes the customer's state (:mod:`anomon.worker.erasure`).
 
-**Web.** ``/metrics`` (Prometheus text, consumer lag computed at the scrape:
-:mod:`anomon.worker.lag`), ``/stats`` (JSON counters) and
+**Records.** The per-record path is :class:`anomon.worker.records.RecordHandler`
+(no Faust in it, tested with a ``dict`` as the store); Faust's private API is used
+only in :mod:`anomon.worker.faust_private`.
+
+**Web.** ``/livez`` (200 while the process serves), ``/readyz`` (200 once state is
+recovered and partitions assigned, 503 before and during a rebalance),
+``/metrics`` (Prometheus text, consumer lag computed at the scrape:
+:mod:`anomon.worker.lag`), ``/stats`` (JSON counters and the worker's pid) and
 ``/customers/{id}`` (a customer's profile, from whichever worker owns them:
 :mod:`anomon.worker.profile_route`) on ``web_host:web_port``.
 
@@ -49,8 +55,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -58,15 +65,12 @@ from aiokafka.errors import KafkaError
 from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from anomon.core.alerts import Alert
 from anomon.core.decoding import EventDecoder
 from anomon.core.detection_config import DetectionConfig
 from anomon.core.engine import Engine
-from anomon.core.errors import EventRejected
 from anomon.core.state import CustomerState
 from anomon.core.timeutil import DAY
 from anomon.exits import EXIT_FAIL, EXIT_OK
-from anomon.kafka.dead_letter import build_dead_letter
 from anomon.kafka.logs import configure_logging, customer_ref, kv, set_pseudonym_key
 from anomon.kafka.preflight import BrokerAccessError, check_access
 from anomon.kafka.security import SecurityConfigError
@@ -78,24 +82,17 @@ from anomon.worker.checkpoint import checkpoint_path, load_models, save_models
 from anomon.worker.customer_table import CustomerTable
 from anomon.worker.drift import LabelDrift
 from anomon.worker.erasure import Eraser
+from anomon.worker.faust_private import committed_offsets
 from anomon.worker.outputs import Outputs
 from anomon.worker.profile_route import add_profile_route
+from anomon.worker.records import InputRecord, Outgoing, OutputTopics, RecordHandler
 from anomon.worker.stats import WorkerStats
 from anomon.worker.sweep import SweepClock, SweepIndex
 
 log = logging.getLogger("anomon.worker.worker")
 
 SWEEP_YIELD_EVERY = 100  # customers swept between yields to the agent
-
-
-@dataclass(slots=True)
-class Outgoing:
-    """A record to publish once the input record is handled."""
-
-    topic: Any
-    key: bytes | None
-    value: bytes
-    headers: list[tuple[str, bytes]] | None = None
+PARENT_CHECK_S = 1.0  # how often a worker started by a parent (anomon demo) checks it is alive
 
 
 class StreamWorker:
@@ -128,8 +125,13 @@ class StreamWorker:
         self.dlq_topic = self.app.topic(settings.dlq_topic, **raw)
         self.late_topic = self.app.topic(settings.late_topic, **raw)
         self.app.agent(self.input_topic, name="anomon.events")(self._consume)
+        self.records = RecordHandler(
+            self.engine, self.customers, self.stats,
+            OutputTopics(settings.alerts_topic, settings.dlq_topic, settings.late_topic),
+            self.decoder, on_processed=self._on_processed)
         self.eraser = Eraser(self.customers, self.index, self.stats)
-        self.outputs = Outputs(self.app, settings.input_topic)
+        self.outputs = Outputs(self.app, settings.input_topic, {
+            t.get_topic_name(): t for t in (self.alerts_topic, self.dlq_topic, self.late_topic)})
         self.erasure_topic = self.app.topic(settings.erasure_topic, partitions=partitions, **raw)
         self.app.agent(self.erasure_topic, name="anomon.erasure")(self._erasures)
         self.app.timer(settings.sweep_interval_s, name="anomon.sweep")(self._sweep_timer)
@@ -138,9 +140,11 @@ class StreamWorker:
             self.app.timer(settings.checkpoint_interval_s, name="anomon.checkpoint")(
                 self._checkpoint_timer
             )
+        if settings.parent_pid is not None:
+            self.app.timer(PARENT_CHECK_S, name="anomon.parent")(self._parent_timer)
         self.app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
         self._add_routes()
-        add_profile_route(self)
+        add_profile_route(self.app, self.customers, self.engine, self.clock)
 
     # -- the agent ------------------------------------------------------------
 
@@ -154,81 +158,21 @@ class StreamWorker:
             self.eraser.handle(event.message.value, event.message.partition)
 
     def handle(self, msg: Any) -> list[Outgoing]:
-        """Decode, process and store one input record; return what to publish."""
+        """Handle one Faust message (:class:`~anomon.worker.records.RecordHandler`)."""
         started = time.perf_counter()
-        self.stats.record_in()
-        if self.stats.records_in == 1:
-            since = round(time.time() - self.stats.started_at, 2)
-            log.info("first record %s", kv(seconds_since_start=since))
-        event_ts: float | None = None
+        record = InputRecord(msg.topic, msg.partition, msg.offset, msg.key, msg.value,
+                             msg.timestamp, _headers(msg))
         try:
-            try:
-                event = self.decoder.decode(msg.value)
-            except EventRejected as err:
-                return [self._dead_letter(msg, err.reason, err.detail, "decode", "EventRejected")]
-            event_ts = event.epoch
-            try:
-                outgoing = self._process(msg, event)
-            except Exception as exc:  # a bug must not stop the stream: dead-letter the record
-                log.exception("processing failed %s", kv(
-                    topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                    customer=customer_ref(event.customer_id), error=type(exc).__name__))
-                return [self._dead_letter(msg, "processing_error", f"{type(exc).__name__}: {exc}",
-                                          "process", type(exc).__name__, event.type)]
-            return outgoing
+            return self.records.handle(record)
         finally:
-            self.clock.observe(msg.partition, msg.offset, event_ts)
+            self.clock.observe(msg.partition, msg.offset, self.records.last_event_ts)
             metrics.PROCESSING_SECONDS.observe(time.perf_counter() - started)
 
-    def _process(self, msg: Any, event: Any) -> list[Outgoing]:
-        customer_id: str = event.customer_id
-        step = self.engine.process(self.customers.load(customer_id), event, partition=msg.partition)
-        processed = step.outcome == "processed"
-        encoded = step.state.to_bytes() if processed else b""
-        alerts = [(alert, alert.to_bytes()) for alert in step.alerts]
-        # nothing below raises: the record's effects are all or nothing
-        if msg.key != customer_id.encode():
-            self.stats.record_key_mismatch()
-            log.debug("key differs from customer_id %s", kv(
-                partition=msg.partition, offset=msg.offset, customer=customer_ref(customer_id)))
-        outgoing: list[Outgoing] = []
-        if processed:
-            self.customers.put_encoded(customer_id, encoded)
-            self._note(step.state, event.epoch)
-            newest = self.clock.worker_newest
-            if newest is not None:
-                metrics.EVENT_LAG_SECONDS.set(time.time() - newest)
-        elif step.outcome == "late":
-            outgoing.append(Outgoing(self.late_topic, msg.key, msg.value, _headers(msg)))
-        self.stats.record_outcome(event.type, step.outcome)
-        outgoing.extend(self._alert_records(alerts))
-        return outgoing
-
-    def _dead_letter(self, msg: Any, reason: str, detail: str, stage: str, error_class: str,
-                     event_type: str = "unknown") -> Outgoing:
-        self.stats.record_dead_letter(reason, event_type)
-        timestamp_ms = int(msg.timestamp * 1000) if msg.timestamp is not None else None
-        record = build_dead_letter(
-            msg.value, key=msg.key, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-            timestamp_ms=timestamp_ms, reason=reason, detail=detail, stage=stage,
-            error_class=error_class, headers=_headers(msg))
-        log.info("dead-lettered %s", kv(reason=reason, topic=msg.topic, partition=msg.partition,
-                                        offset=msg.offset, detail=detail[:160]))
-        return Outgoing(self.dlq_topic, record.key, record.value, record.headers)
-
-    def _alert_records(self, alerts: list[tuple[Alert, bytes]]) -> list[Outgoing]:
-        out = []
-        for alert, value in alerts:
-            self.stats.record_alert(alert)
-            if alert.status == "firing":
-                metrics.MODEL_SCORE.labels(alert.model.name).observe(alert.score)
-            log.info("alert %s", kv(
-                kind=str(alert.kind), status=alert.status, severity=alert.severity,
-                customer=customer_ref(alert.customer_id), episode=alert.episode, ts=alert.ts))
-            out.append(Outgoing(self.alerts_topic, alert.customer_id.encode(), value,
-                                [("anomon.alert.kind", str(alert.kind).encode()),
-                                 ("anomon.alert.status", alert.status.encode())]))
-        return out
+    def _on_processed(self, state: CustomerState, event_ts: float) -> None:
+        self._note(state, event_ts)
+        newest = self.clock.worker_newest
+        if newest is not None:
+            metrics.EVENT_LAG_SECONDS.set(time.time() - newest)
 
     # -- the sweep ------------------------------------------------------------
 
@@ -306,7 +250,7 @@ class StreamWorker:
         alerts = [(alert, alert.to_bytes()) for alert in self.engine.sweep(state, now)]
         self.customers.put_encoded(customer_id, state.to_bytes(), partition=state.partition)
         self._note(state, now)
-        return self._alert_records(alerts)
+        return self.records.alert_records(alerts)
 
     def _segment(self, state: CustomerState, now: float) -> tuple[str, str]:
         segment = self.engine.segment(state, now)
@@ -388,6 +332,17 @@ class StreamWorker:
 
     # -- checkpoints, web -----------------------------------------------------
 
+    async def _parent_timer(self) -> None:
+        parent = self.settings.parent_pid
+        if parent is not None and not _alive(parent):
+            log.warning("parent process gone, stopping %s", kv(parent_pid=parent))
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    @property
+    def ready(self) -> bool:
+        """State recovered and partitions assigned, and no rebalance under way."""
+        return self.ready_at is not None and not bool(self.app.rebalancing)
+
     async def _checkpoint_timer(self) -> None:
         save_models(self.engine, self.checkpoint)
 
@@ -403,7 +358,8 @@ class StreamWorker:
         except Exception:  # the consumer is not started yet
             partitions = []
         out.update({
-            "ready": self.ready_at is not None and not bool(self.app.rebalancing),
+            "pid": os.getpid(),
+            "ready": self.ready,
             "ready_at": self.ready_at,
             "partitions": partitions,
             "customers": self.index.count(set(partitions)),
@@ -418,7 +374,7 @@ class StreamWorker:
             partitions = self.active_partitions()
         except Exception:  # the consumer is not started yet
             return {}
-        committed = getattr(self.app.consumer, "_committed_offset", {})
+        committed = committed_offsets(self.app)
         topic = self.settings.input_topic
 
         def position(p: int) -> int | None:
@@ -445,6 +401,16 @@ class StreamWorker:
         async def stats_page(view: Any, request: Any) -> Any:
             return view.json(worker.stats_dict())
 
+        async def livez_page(view: Any, request: Any) -> Any:
+            return view.json({"status": "alive"})
+
+        async def readyz_page(view: Any, request: Any) -> Any:
+            if worker.ready:
+                return view.json({"status": "ready"})
+            return view.json({"status": "not ready"}, status=503)
+
+        self.app.page("/livez", name="anomon-livez")(livez_page)
+        self.app.page("/readyz", name="anomon-readyz")(readyz_page)
         self.app.page("/metrics", name="anomon-metrics")(metrics_page)
         self.app.page("/stats", name="anomon-stats")(stats_page)
 
@@ -478,6 +444,17 @@ class StreamWorker:
             k: v for k, v in self.stats.as_dict().items()
             if k in ("in", "processed", "duplicate", "late", "dead_lettered", "alerts")}))
         return code
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a zombie counts as gone only once reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _headers(msg: Any) -> list[tuple[str, bytes]] | None:
