@@ -21,7 +21,7 @@ demo: $(STAMP)  ## embedded broker + worker + synthetic customers; alerts printe
 	$(BIN)/anomon demo
 
 lint: $(STAMP)  ## ruff, mypy and the import-layer contract (pyproject.toml [tool.importlinter])
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench conftest.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 

@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 
+pytest.importorskip("promql_parser", reason="the PromQL checks need the dev extra")
+pytest.importorskip("yaml", reason="the rule checks need PyYAML (the dev extra)")
+
 from querykit import dashboard_queries, problems, rule_queries, scrape_series
 from workerkit import (
     History,

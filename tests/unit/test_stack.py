@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from anomon.contracts import topic_specs
 from anomon.kafka.topics import changelog_topic
 from anomon.settings import Settings
+
+yaml = pytest.importorskip("yaml", reason="the stack checks need PyYAML (the dev extra)")
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
