@@ -191,3 +191,73 @@ def test_backoff_doubles_up_to_a_cap_and_only_transient_failures_retry() -> None
     assert backoff_delays(1.0, attempts=1) == []
     assert [s for s in (200, 202, 400, 401, 404, 408, 413, 429, 500, 502, 503) if retriable(s)
             ] == [408, 429, 500, 502, 503]
+
+
+# -- segment and severity: one way everywhere ------------------------------------------------
+
+def test_a_customers_tier_is_the_same_in_the_alert_and_in_the_profile_read_later() -> None:
+    """The tier is the customer's as of their last purchase: silence does not lower it."""
+    from anomon.core.engine import Engine
+    from anomon.core.events import EVENT_ADAPTER
+    from anomon.core.profile import customer_profile
+    from anomon.core.timeutil import DAY, to_rfc3339
+
+    t0, engine, states = 1.77e9, Engine(), {}
+    n = 0
+    for week in range(20):  # 60 ordinary customers give the population its cut points
+        for c in range(60):
+            n += 1
+            event = EVENT_ADAPTER.validate_python({
+                "event_id": f"e{n}", "customer_id": f"p{c}", "type": "purchase",
+                "ts": to_rfc3339(t0 + (7 * week + c / 60) * DAY), "amount": 20.0 + c})
+            states[f"p{c}"] = engine.process(states.get(f"p{c}"), event).state
+    state = None
+    for week in range(20):  # a top customer buying weekly, then silent
+        n += 1
+        event = EVENT_ADAPTER.validate_python({
+            "event_id": f"e{n}", "customer_id": "vip", "type": "purchase",
+            "ts": to_rfc3339(t0 + (7 * week + 0.5) * DAY), "amount": 900.0})
+        state = engine.process(state, event).state
+    assert state is not None
+    fired = []
+    for day in range(140, 400, 1):
+        fired += [a for a in engine.sweep(state, t0 + day * DAY) if a.kind == "drop_off"]
+        if fired:
+            break
+    assert fired and fired[0].segment.tier == "high" and fired[0].severity == "critical"
+    for later in (30, 200):  # a profile read much later, the customer still silent
+        profile = customer_profile(engine, state, now=t0 + (day + later) * DAY)
+        assert profile["segment"]["tier"] == fired[0].segment.tier
+
+
+def _readme_severity_table() -> dict[tuple[str, str], str]:
+    """README's severity table: {(kind, column): severity}."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text.split("<!-- severity -->")[1]
+    rows = [line.strip().strip("|").split("|") for line in section.splitlines()
+            if line.startswith("|")]
+    header = [cell.strip() for cell in rows[0]]
+    table = {}
+    for row in rows[2:]:
+        cells = [cell.strip().strip("`") for cell in row]
+        for kind in cells[0].split(", "):
+            for column, severity in zip(header[1:], cells[1:], strict=True):
+                table[(kind.strip("`"), column)] = severity
+    return table
+
+
+def test_the_severity_rule_in_the_readme_is_the_one_in_the_code() -> None:
+    from anomon.core.policy import severity_for
+    from anomon.core.segments import STAGES
+
+    table = _readme_severity_table()
+    assert {kind for kind, _ in table} == set(ALERT_KINDS)
+    for kind in ALERT_KINDS:
+        for tier in ("high", "mid", "low"):
+            for stage in STAGES:
+                column = tier if tier != "low" else (
+                    "low, new or churned" if stage in ("new", "churned") else "low, other")
+                assert severity_for(kind, tier, stage) == table[(kind, column)], (
+                    kind, tier, stage)
