@@ -55,6 +55,8 @@ def test_tail_line_of_a_resolution_has_no_score() -> None:
     line = format_alert(make(status="resolved", severity="info", action="No action needed."))
     assert line == ("event 2026-02-03  INFO      complaint_spike  resolved  c-7  high/loyal  "
                     "2 complaints in 14 days; usually 1.0 a year")
+    bare = format_alert(make(status="resolved", severity="info", reasons=[]))
+    assert bare.endswith("resolved  c-7  high/loyal  back to their usual behaviour")
 
 
 @pytest.mark.parametrize(("kind", "score", "shown"), [
@@ -235,9 +237,8 @@ def _readme_severity_table() -> dict[tuple[str, str], str]:
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = text.split("<!-- severity -->")[1]
-    rows = [line.strip().strip("|").split("|") for line in section.splitlines()
-            if line.startswith("|")]
+    section = text.split("<!-- severity -->")[1].strip().split("\n\n")[0]
+    rows = [line.strip().strip("|").split("|") for line in section.splitlines()]
     header = [cell.strip() for cell in rows[0]]
     table = {}
     for row in rows[2:]:

@@ -52,6 +52,7 @@ BACKOFF_CAP_S = 8.0
 PROBE_EVERY_S = 2.0
 
 SEVERITIES = ("info", "warning", "critical")
+RESOLVED_TEXT = "back to their usual behaviour"
 
 
 
@@ -106,6 +107,8 @@ def format_alert(alert: Alert, verbose: bool = False, width: int = LINE_WIDTH) -
     if alert.status == "firing":
         head += f"  {score_text(alert)}"
     reason = alert.reasons[0].text if alert.reasons else ""
+    if not reason and alert.status == "resolved":
+        reason = RESOLVED_TEXT
     line = f"{head}  {reason}" if reason else head
     if len(line) > width and "; " in reason:  # the first clause is the fact, the rest context
         line = f"{head}  {reason.split('; ')[0]}"
