@@ -218,7 +218,7 @@ def test_a_customers_tier_is_the_same_in_the_alert_and_in_the_profile_read_later
         n += 1
         event = EVENT_ADAPTER.validate_python({
             "event_id": f"e{n}", "customer_id": "vip", "type": "purchase",
-            "ts": to_rfc3339(t0 + (7 * week + 0.5) * DAY), "amount": 900.0})
+            "ts": to_rfc3339(t0 + (7 * week + 0.5) * DAY), "amount": 100.0})
         state = engine.process(state, event).state
     assert state is not None
     fired = []
