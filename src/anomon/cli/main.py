@@ -207,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
                      "--log-level to one of them")
     logging.basicConfig(level=level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command in _REPORTS_ITS_OWN_BROKER_ERRORS and level.upper() != "DEBUG":
+        for log_handler in logging.getLogger().handlers:
+            log_handler.addFilter(_no_kafka_client_chatter)
     handler = _COMMANDS[args.command]
     try:
         return int(handler(args))
@@ -225,6 +228,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return report(args.command, f"unexpected error: {error_text(err)}",
                       fix="rerun with --log-level debug to see where")
+
+
+#: Commands that report a broker problem in their own one line: the Kafka client's
+#: log lines about it would only repeat it (``--log-level debug`` shows them).
+_REPORTS_ITS_OWN_BROKER_ERRORS = frozenset({"demo", "produce", "tail", "dlq", "erase"})
+
+
+def _no_kafka_client_chatter(record: logging.LogRecord) -> bool:
+    return not record.name.startswith("aiokafka") or record.levelno >= logging.CRITICAL
 
 
 def _invalid_setting(err: ValidationError) -> str:
