@@ -10,15 +10,16 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
+	@echo "installing anomon and its tools into $(VENV): about 2 minutes, once"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,cdnow]'
+	$(BIN)/pip install --progress-bar on -e '.[dev,cdnow]'
 	touch $(STAMP)
 
 venv: $(STAMP)  ## create .venv with anomon, its dev tools and the CDNOW evaluation extra
 
-demo: $(STAMP)  ## embedded broker + worker + synthetic customers; alerts printed live
-	$(BIN)/anomon demo
+demo: $(STAMP)  ## embedded broker + worker + synthetic customers; alerts printed live (DEMO_ARGS="--customers 300")
+	$(BIN)/anomon demo $(DEMO_ARGS)
 
 lint: $(STAMP)  ## ruff, mypy and the import-layer contract (pyproject.toml [tool.importlinter])
 	$(BIN)/ruff check src tests bench conftest.py

@@ -6,22 +6,23 @@ from typing import Any
 
 import pytest
 
-from anomon.core.alerts import Alert, alert_id, fingerprint
+from anomon.core.alerts import ALERT_KINDS, Alert, alert_id, fingerprint
 from anomon.ops.forward import build_payloads
 from anomon.ops.notify.alertmanager import ZERO_TIME, webhook_payloads
 from anomon.ops.notify.backoff import backoff_delays, retriable
 from anomon.ops.notify.pagerduty import pagerduty_event
-from anomon.ops.tail import format_alert, matches
+from anomon.ops.tail import KIND_UNITS, SCORE_UNITS, format_alert, matches, score_text
 from anomon.settings import Settings
 
 
 def make(customer: str = "c-7", kind: str = "complaint_spike", status: str = "firing",
          episode: int = 1, ts: str = "2026-02-03T04:05:06+00:00", severity: str = "critical",
-         tier: str = "high", stage: str = "loyal", **extra: Any) -> Alert:
+         tier: str = "high", stage: str = "loyal", score: float = 0.99928,
+         **extra: Any) -> Alert:
     fp = fingerprint(customer, kind)
     return Alert.model_validate({
         "alert_id": alert_id(fp, episode, status), "fingerprint": fp, "customer_id": customer,
-        "kind": kind, "status": status, "severity": severity, "score": 0.99928,
+        "kind": kind, "status": status, "severity": severity, "score": score,
         "threshold": 0.999, "ts": ts, "episode": episode,
         "segment": {"tier": tier, "stage": stage},
         "reasons": [{"feature": "complaints_14d", "value": 2, "baseline": 0.04,
@@ -35,18 +36,51 @@ def make(customer: str = "c-7", kind: str = "complaint_spike", status: str = "fi
 
 # -- anomon tail -------------------------------------------------------------------------------
 
-def test_tail_line_says_who_what_why_and_what_to_do() -> None:
+def test_tail_line_says_who_what_why_within_120_columns() -> None:
     line = format_alert(make())
-    assert line == ("2026-02-03 04:05  CRITICAL  complaint_spike  firing    c-7  high/loyal  "
-                    "score 0.999  2 complaints in 14 days; usually 1.0 a year  "
-                    "-> Senior agent contacts the customer today.")
-    assert "\n" not in line
+    assert line == ("event 2026-02-03  CRITICAL  complaint_spike  firing    c-7  high/loyal  "
+                    "chance 1 in 1.4k  2 complaints in 14 days")
+    assert "\n" not in line and len(line) <= 120
 
 
-def test_tail_line_of_a_resolution_has_no_score_or_reason() -> None:
+def test_verbose_adds_every_reason_and_the_action_on_lines_of_their_own() -> None:
+    first, *more = format_alert(make(), verbose=True).splitlines()
+    assert first == format_alert(make())
+    assert more == ["    why: 2 complaints in 14 days; usually 1.0 a year",
+                    "    why: highest severity 5 of 5",
+                    "    action: Senior agent contacts the customer today."]
+
+
+def test_tail_line_of_a_resolution_has_no_score() -> None:
     line = format_alert(make(status="resolved", severity="info", action="No action needed."))
-    assert line == ("2026-02-03 04:05  INFO      complaint_spike  resolved  c-7  high/loyal  "
-                    "No action needed.")
+    assert line == ("event 2026-02-03  INFO      complaint_spike  resolved  c-7  high/loyal  "
+                    "2 complaints in 14 days; usually 1.0 a year")
+    bare = format_alert(make(status="resolved", severity="info", reasons=[]))
+    assert bare.endswith("resolved  c-7  high/loyal  back to their usual behaviour")
+
+
+@pytest.mark.parametrize(("kind", "score", "shown"), [
+    ("drop_off", 0.9999998939, "chance 1 in 9.4M"),
+    ("complaint_spike", 0.999, "chance 1 in 1k"),
+    ("churn_risk", 0.62, "P(churn) 62%"),
+    ("refund_abuse", 0.557, "refund share 56%"),
+    ("payment_arrears", 2.0, "2 bad payments"),
+    ("spend_anomaly", 5.62, "5.6 sd above usual"),
+])
+def test_the_score_is_shown_in_its_unit(kind: str, score: float, shown: str) -> None:
+    assert score_text(make(kind=kind, score=score)) == shown
+
+
+def test_every_kind_has_a_score_unit() -> None:
+    assert set(KIND_UNITS) == set(ALERT_KINDS)
+    assert set(KIND_UNITS.values()) <= set(SCORE_UNITS)
+
+
+def test_a_long_customer_id_and_reason_still_fit_in_120_columns() -> None:
+    long = make(customer="customer-" + "9" * 40, tier="high", stage="at_risk",
+                reasons=[{"feature": "x", "value": 1, "baseline": 0, "text": "word " * 60}])
+    line = format_alert(long)
+    assert len(line) == 120 and line.endswith("…")
 
 
 @pytest.mark.parametrize(("filters", "expected"), [
@@ -159,3 +193,72 @@ def test_backoff_doubles_up_to_a_cap_and_only_transient_failures_retry() -> None
     assert backoff_delays(1.0, attempts=1) == []
     assert [s for s in (200, 202, 400, 401, 404, 408, 413, 429, 500, 502, 503) if retriable(s)
             ] == [408, 429, 500, 502, 503]
+
+
+# -- segment and severity: one way everywhere ------------------------------------------------
+
+def test_a_customers_tier_is_the_same_in_the_alert_and_in_the_profile_read_later() -> None:
+    """The tier is the customer's as of their last purchase: silence does not lower it."""
+    from anomon.core.engine import Engine
+    from anomon.core.events import EVENT_ADAPTER
+    from anomon.core.profile import customer_profile
+    from anomon.core.timeutil import DAY, to_rfc3339
+
+    t0, engine, states = 1.77e9, Engine(), {}
+    n = 0
+    for week in range(20):  # 60 ordinary customers give the population its cut points
+        for c in range(60):
+            n += 1
+            event = EVENT_ADAPTER.validate_python({
+                "event_id": f"e{n}", "customer_id": f"p{c}", "type": "purchase",
+                "ts": to_rfc3339(t0 + (7 * week + c / 60) * DAY), "amount": 20.0 + c})
+            states[f"p{c}"] = engine.process(states.get(f"p{c}"), event).state
+    state = None
+    for week in range(20):  # a top customer buying weekly, then silent
+        n += 1
+        event = EVENT_ADAPTER.validate_python({
+            "event_id": f"e{n}", "customer_id": "vip", "type": "purchase",
+            "ts": to_rfc3339(t0 + (7 * week + 0.5) * DAY), "amount": 100.0})
+        state = engine.process(state, event).state
+    assert state is not None
+    fired = []
+    for day in range(140, 400, 1):
+        fired += [a for a in engine.sweep(state, t0 + day * DAY) if a.kind == "drop_off"]
+        if fired:
+            break
+    assert fired and fired[0].segment.tier == "high" and fired[0].severity == "critical"
+    for later in (30, 200):  # a profile read much later, the customer still silent
+        profile = customer_profile(engine, state, now=t0 + (day + later) * DAY)
+        assert profile["segment"]["tier"] == fired[0].segment.tier
+
+
+def _readme_severity_table() -> dict[tuple[str, str], str]:
+    """README's severity table: {(kind, column): severity}."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text.split("<!-- severity -->")[1].strip().split("\n\n")[0]
+    rows = [line.strip().strip("|").split("|") for line in section.splitlines()]
+    header = [cell.strip() for cell in rows[0]]
+    table = {}
+    for row in rows[2:]:
+        cells = [cell.strip().strip("`") for cell in row]
+        for kind in cells[0].split(", "):
+            for column, severity in zip(header[1:], cells[1:], strict=True):
+                table[(kind.strip("`"), column)] = severity
+    return table
+
+
+def test_the_severity_rule_in_the_readme_is_the_one_in_the_code() -> None:
+    from anomon.core.policy import severity_for
+    from anomon.core.segments import STAGES
+
+    table = _readme_severity_table()
+    assert {kind for kind, _ in table} == set(ALERT_KINDS)
+    for kind in ALERT_KINDS:
+        for tier in ("high", "mid", "low"):
+            for stage in STAGES:
+                column = tier if tier != "low" else (
+                    "low, new or churned" if stage in ("new", "churned") else "low, other")
+                assert severity_for(kind, tier, stage) == table[(kind, column)], (
+                    kind, tier, stage)

@@ -11,6 +11,9 @@ import argparse
 import sys
 from typing import Any
 
+from anomon.cli import args as checked
+from anomon.exits import EXIT_FAIL, EXIT_OK, report, usage
+
 _DLQ_EPILOG = """\
 examples:
   anomon dlq list                                  every dead-lettered record, then counts by reason
@@ -48,10 +51,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--input-topic", help="where re-driven records go (env ANOMON_INPUT_TOPIC)")
     p.add_argument("--reason", action="append", default=[],
                    help="only records with this reason (repeatable)")
-    p.add_argument("--partition", type=int, help="only this DLQ partition")
-    p.add_argument("--from-offset", type=int, help="only DLQ offsets from this one (inclusive)")
-    p.add_argument("--to-offset", type=int, help="only DLQ offsets up to this one (inclusive)")
-    p.add_argument("--limit", type=int, help="list: print at most this many records")
+    p.add_argument("--partition", type=checked.IntRange(0), help="only this DLQ partition")
+    p.add_argument("--from-offset", type=checked.IntRange(0),
+                   help="only DLQ offsets from this one (inclusive)")
+    p.add_argument("--to-offset", type=checked.IntRange(0),
+                   help="only DLQ offsets up to this one (inclusive)")
+    p.add_argument("--limit", type=checked.IntRange(1),
+                   help="list: print at most this many records")
     p.add_argument("--show-raw", action="store_true",
                    help="list: print the original values too (customer data)")
     p.add_argument("--dry-run", action="store_true", help="redrive: only count what would go")
@@ -72,8 +78,8 @@ def run_dlq(args: argparse.Namespace) -> int:
     from anomon.ops.dlq import Selection, run_dlq
 
     if (args.from_offset is not None or args.to_offset is not None) and args.partition is None:
-        print("anomon dlq: --from-offset/--to-offset need --partition", file=sys.stderr)
-        return 2
+        return usage("dlq", "--from-offset/--to-offset need --partition",
+                     fix="add --partition N")
     selection = Selection(reasons=set(args.reason), partition=args.partition,
                           from_offset=args.from_offset, to_offset=args.to_offset)
     return run_dlq(_settings(args), args.action, selection, out=sys.stdout, err=sys.stderr,
@@ -91,12 +97,12 @@ def run_pseudonym(args: argparse.Namespace) -> int:
 
     key = _settings(args).pseudonym_key.get_secret_value()
     if not key:
-        print("anomon pseudonym: ANOMON_PSEUDONYM_KEY is not set; without it each worker "
-              "uses a random key and its references cannot be reproduced", file=sys.stderr)
-        return 1
+        return report("pseudonym", "ANOMON_PSEUDONYM_KEY is not set; without it each worker "
+                      "uses a random key and its references cannot be reproduced",
+                      fix="set it to the workers' key", code=EXIT_FAIL)
     set_pseudonym_key(key)
     print(customer_ref(args.customer_id))
-    return 0
+    return EXIT_OK
 
 
 COMMANDS = {"dlq": run_dlq, "erase": run_erase, "pseudonym": run_pseudonym}

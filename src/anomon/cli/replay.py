@@ -1,4 +1,9 @@
-"""``anomon replay``: files in, alerts and rejects out, a summary at the end."""
+"""``anomon replay``: files in, alerts and rejects out, a summary at the end.
+
+Exit 0 when every line is accounted for, 1 when some is not, or when no line
+could be used at all (an empty file, or every line rejected: the wrong file?).
+Output folders must exist: nothing is created unasked.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from anomon.core.alerts import Alert
 from anomon.core.detection_config import DetectionConfig
 from anomon.core.engine import Engine
 from anomon.core.timeutil import HOUR, from_rfc3339
+from anomon.exits import EXIT_FAIL, EXIT_OK, report
 from anomon.replay import Replayer, read_lines, reject_record
 from anomon.settings import Settings
 
@@ -52,7 +58,6 @@ def run_replay(args: argparse.Namespace) -> int:
     """Run the replay described by the parsed ``anomon replay`` arguments."""
     settings = Settings()
     engine = Engine(detection_config(args.detectors), lateness_bound_s=settings.lateness_bound_s)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     progress = _Progress(sys.stderr)
     with args.out.open("wb") as out, _open_optional(args.dlq) as dlq:
 
@@ -69,7 +74,7 @@ def run_replay(args: argparse.Namespace) -> int:
         summary = replayer.run(read_lines(args.events), sort=not args.no_sort, until=until,
                                progress=progress)
     progress.done()
-    report = summary.to_dict()
+    result = summary.to_dict()
     rejected = ", ".join(f"{k} {v}" for k, v in sorted(summary.rejected.items())) or "none"
     alerts = ", ".join(f"{k} {v}" for k, v in sorted(summary.alerts.items())) or "none"
     print(
@@ -80,8 +85,16 @@ def run_replay(args: argparse.Namespace) -> int:
         f"{summary.seconds:.2f} s, {summary.events_per_s:,.0f} events/s"
     )
     if args.summary:
-        args.summary.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-    return 0 if summary.accounted else 1
+        args.summary.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    rejected_all = sum(summary.rejected.values())
+    if summary.events_in == 0:
+        return report("replay", f"{args.events} holds no events", fix="is it the right file?")
+    if rejected_all == summary.events_in:
+        first = max(summary.rejected, key=summary.rejected.__getitem__)
+        return report("replay", f"every line of {args.events} was rejected (mostly {first})",
+                      fix="see why with --dlq FILE; the event contract is "
+                      "streams/schemas/customer-event.schema.json")
+    return EXIT_OK if summary.accounted else EXIT_FAIL
 
 
 class _Nothing:
@@ -95,5 +108,4 @@ class _Nothing:
 def _open_optional(path: Path | None) -> IO[bytes] | _Nothing:
     if path is None:
         return _Nothing()
-    path.parent.mkdir(parents=True, exist_ok=True)
     return path.open("wb")

@@ -1,5 +1,15 @@
 """Value tier and lifecycle stage: who the customer is decides severity and routing.
 
+One way everywhere (firing alert, resolved alert, profile, the customers gauge):
+
+* the **value tier** compares the customer's decayed spend *as of their last
+  purchase* with the population's cut points, which are measured the same way
+  (at each purchase). It changes only when they buy: a silent customer keeps the
+  tier they had, so a top customer who drifts away is still a top customer when
+  the drop-off alert fires, and when the profile is read.
+* the **lifecycle stage** is judged at the moment asked about (an alert's event
+  time, the profile's "as of"): it is what the silence says.
+
 >>> from anomon.core.state import CustomerState
 >>> s = CustomerState.new("c1", now=0.0)
 >>> lifecycle_stage(s, now=0.0, cfg=SegmentConfig(), mean_gap=30.0)
@@ -17,9 +27,20 @@ TIERS = ("high", "mid", "low")
 STAGES = ("new", "active", "loyal", "at_risk", "lapsed", "churned")
 
 
+def tier_value(state: CustomerState) -> float:
+    """The value a tier is judged on: decayed spend as of the last purchase (0 before one)."""
+    if state.last_purchase_ts is None:
+        return 0.0
+    return decayed_value(state, state.last_purchase_ts)
+
+
 def value_tier(state: CustomerState, now: float, population: PopulationBaseline) -> str:
-    """``high`` (top decile of decayed spend), ``mid`` (above median) or ``low``."""
-    value = decayed_value(state, now)
+    """``high`` (top decile of decayed spend), ``mid`` (above median) or ``low``.
+
+    ``now`` is not used: the tier is the customer's as of their last purchase
+    (see the module docstring); it stays in the signature the engine calls.
+    """
+    value = tier_value(state)
     mid, high = population.value_cuts()
     if value >= high:
         return "high"

@@ -38,7 +38,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from anomon.exits import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from anomon.exits import EXIT_FAIL, EXIT_OK, error_text, usage
+from anomon.exits import report as fail
 from anomon.kafka.dead_letter import HEADER_PREFIX
 from anomon.kafka.offsets import log_offsets
 from anomon.kafka.security import SecurityConfigError, kafka_auth
@@ -123,8 +124,8 @@ async def dead_letters(settings: Settings, timeout_s: float = 30.0
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(settings.broker),
                                 group_id=None, enable_auto_commit=False,
                                 client_id=f"{settings.app_id}-dlq", **auth)
-    await consumer.start()
     try:
+        await consumer.start()
         parts = consumer.partitions_for_topic(settings.dlq_topic)
         if parts is None:
             await consumer._client.force_metadata_update()
@@ -198,7 +199,11 @@ async def redrive(settings: Settings, selection: Selection, to_topic: str,
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker),
                                     client_id=f"{settings.app_id}-redrive", acks="all",
                                     max_request_size=1024 * 1024, **kafka_auth(settings))
-        await producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
     try:
         futures = []
         async for record in dead_letters(settings):
@@ -233,15 +238,15 @@ def run_dlq(settings: Settings, action: str, selection: Selection, *, out: TextI
             asyncio.run(list_dead_letters(settings, selection, out, show_raw, limit))
             return EXIT_OK
         if selection.empty:
-            print("anomon dlq redrive: choose records with --reason and/or --partition with "
-                  "--from-offset/--to-offset", file=err)
-            return EXIT_USAGE
+            return usage("dlq redrive", "no records chosen", fix="choose them with --reason "
+                         "and/or --partition with --from-offset/--to-offset", err=err)
         target = to_topic or settings.input_topic
         report = asyncio.run(redrive(settings, selection, target, dry_run,
                                      note=lambda text: print(text, file=err)))
     except (KafkaError, OSError, TimeoutError, SecurityConfigError) as failure:
-        print(f"anomon dlq {action}: {type(failure).__name__}: {failure}", file=err)
-        return EXIT_FAIL
+        return fail(f"dlq {action}", f"{error_text(failure)} (broker "
+                    f"{bootstrap_servers(settings.broker)})",
+                    fix="is it running? pass --broker", code=EXIT_FAIL, err=err)
     verb = "would re-drive" if dry_run else "re-drove"
     print(f"{verb} {report.sent} of {report.matched} chosen record(s) to {target}"
           f"{f'; {report.skipped} skipped' if report.skipped else ''}", file=out)

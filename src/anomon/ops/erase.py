@@ -12,7 +12,7 @@ from typing import TextIO
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from anomon.exits import EXIT_FAIL, EXIT_OK
+from anomon.exits import EXIT_FAIL, EXIT_OK, error_text, report
 from anomon.kafka.erasure_requests import request_value
 from anomon.kafka.logs import customer_ref
 from anomon.kafka.security import SecurityConfigError, kafka_auth
@@ -26,8 +26,8 @@ async def send_request(settings: Settings, customer_id: str) -> int:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker),
                                 client_id=f"{settings.app_id}-erase", acks="all",
                                 **kafka_auth(settings))
-    await producer.start()
     try:
+        await producer.start()
         partitions = sorted(await producer.partitions_for(settings.erasure_topic))
         value = request_value(customer_id)
         futures = [await producer.send(settings.erasure_topic, value=value,
@@ -44,8 +44,9 @@ def request_erasure(settings: Settings, customer_id: str, *, out: TextIO, err: T
     try:
         sent = asyncio.run(send_request(settings, customer_id))
     except (KafkaError, OSError, TopicSetupError, SecurityConfigError) as failure:
-        print(f"anomon erase: {type(failure).__name__}: {failure}", file=err)
-        return EXIT_FAIL
+        return report("erase", f"{error_text(failure)} (broker "
+                      f"{bootstrap_servers(settings.broker)})", fix="is it running? pass --broker",
+                      code=EXIT_FAIL, err=err)
     print(f"erasure of customer {customer_ref(customer_id)} requested on {sent} partition(s) "
           f"of {settings.erasure_topic}; workers delete the state as they reach it", file=out)
     return EXIT_OK

@@ -3,7 +3,10 @@
 The key is the event's ``customer_id`` (UTF-8), so that each customer's events
 land on one partition, in order. The value is the event as JSON. ``rate`` is a
 target in events per second (``None``: as fast as the broker takes them); the
-pace is kept against the start time, so short stalls are caught up.
+pace is kept against the start time, so short stalls are caught up. ``pace``,
+when given, is awaited every :data:`PACE_EVERY` events with the count sent so
+far: a caller holds the producer back there (``anomon demo`` waits while the
+worker's lag is over its bound).
 """
 
 from __future__ import annotations
@@ -11,14 +14,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from anomon.exits import EXIT_FAIL, EXIT_OK, error_text
+from anomon.exits import report as fail
 from anomon.kafka.logs import configure_logging, kv
 from anomon.kafka.security import kafka_auth
 from anomon.kafka.topics import TopicSetupError, bootstrap_servers, ensure_topics
@@ -27,6 +33,16 @@ from anomon.settings import Settings
 log = logging.getLogger("anomon.ops.producer")
 
 PROGRESS_EVERY_S = 5.0
+PACE_EVERY = 50
+
+
+def start_to_end_today(days: int, today: date | None = None) -> date:
+    """The first day of a ``days``-long history that ends at 00:00 UTC today.
+
+    >>> start_to_end_today(365, today=date(2026, 5, 1))
+    datetime.date(2025, 5, 1)
+    """
+    return (today or datetime.now(UTC).date()) - timedelta(days=days)
 
 
 @dataclass
@@ -80,13 +96,18 @@ async def produce_async(
     progress: Callable[[ProduceReport], None] | None = None,
     stop: asyncio.Event | None = None,
     create_topics: bool = True,
+    pace: Callable[[int], Awaitable[None]] | None = None,
 ) -> ProduceReport:
     """Send ``events`` to ``settings.input_topic``; returns the report once all are acknowledged."""
     if create_topics:
         await ensure_topics(settings, with_changelog=False)
     report = ProduceReport()
     producer = new_producer(settings, f"{settings.app_id}-producer")
-    await producer.start()
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()  # no "Unclosed AIOKafkaProducer" after a failed start
+        raise
     started = time.perf_counter()
     next_progress = started + PROGRESS_EVERY_S
 
@@ -101,6 +122,10 @@ async def produce_async(
         for n, event in enumerate(events):
             if stop is not None and stop.is_set():
                 break
+            if pace is not None and n % PACE_EVERY == 0:
+                await pace(report.sent)
+                if stop is not None and stop.is_set():
+                    break
             if rate:
                 ahead = started + n / rate - time.perf_counter()
                 if ahead > 0.002:
@@ -135,6 +160,14 @@ def produce(settings: Settings, events: Iterable[dict[str, Any]], rate: float | 
     try:
         report = asyncio.run(produce_async(settings, events, rate, progress=show))
     except (KafkaError, TopicSetupError, OSError) as err:
-        log.error("produce failed %s", kv(broker=settings.broker, error=str(err)))
-        return 1
-    return 0 if report.failed == 0 else 1
+        return report_failure(settings, err)
+    if report.failed:
+        return fail("produce", f"{report.failed:,} of {report.sent:,} events were not "
+                    "acknowledged by the broker")
+    return EXIT_OK
+
+
+def report_failure(settings: Settings, err: BaseException) -> int:
+    """The one line for a broker failure (exit code 1)."""
+    return fail("produce", f"{error_text(err)} (broker {bootstrap_servers(settings.broker)})",
+                fix="is it running? pass --broker", code=EXIT_FAIL)

@@ -1,5 +1,10 @@
 """Follow the alerts topic and print each alert as one readable line (``anomon tail``).
 
+A line fits in 120 columns: the event date (the customer's event time, not the
+time the alert was printed), severity, kind, status, customer, value tier and
+lifecycle stage, the score in its unit, and the first reason (cut to fit).
+``--verbose`` adds every reason and the recommended action on lines of their own.
+
 >>> from anomon.core.alerts import Alert
 >>> a = Alert.model_validate({"alert_id": "x", "fingerprint": "f", "customer_id": "c-42",
 ...     "kind": "drop_off", "status": "firing", "severity": "info", "score": 0.9991,
@@ -10,7 +15,11 @@
 ...     "action": "Call.", "model": {"name": "rhythm-gamma", "version": "1.1"},
 ...     "events": []})
 >>> print(format_alert(a))
-2026-03-01 00:00  INFO      drop_off         firing    c-42  low/new  score 0.999  40 days  -> Call.
+event 2026-03-01  INFO      drop_off         firing    c-42  low/new  chance 1 in 1.1k  40 days
+>>> print(format_alert(a, verbose=True))
+event 2026-03-01  INFO      drop_off         firing    c-42  low/new  chance 1 in 1.1k  40 days
+    why: 40 days
+    action: Call.
 >>> matches(a, kinds={"drop_off"}, segments={"low"}), matches(a, segments={"high/new"})
 (True, False)
 """
@@ -18,7 +27,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import IO
 
@@ -27,6 +38,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from anomon.core.alerts import Alert
+from anomon.exits import EXIT_FAIL, EXIT_OK, error_text, report
 from anomon.kafka.logs import configure_logging, kv
 from anomon.kafka.security import SecurityConfigError, kafka_auth
 from anomon.kafka.topics import TopicSetupError, bootstrap_servers, ensure_topics
@@ -34,16 +46,79 @@ from anomon.settings import Settings
 
 log = logging.getLogger("anomon.ops.tail")
 
+LINE_WIDTH = 120
+GIVE_UP_S = 60.0
+BACKOFF_CAP_S = 8.0
+PROBE_EVERY_S = 2.0
 
-def format_alert(alert: Alert) -> str:
-    """One line: time, severity, kind, status, customer, segment, score, first reason, action."""
-    when = alert.ts[:16].replace("T", " ")
-    head = (f"{when}  {alert.severity.upper():<8}  {alert.kind!s:<15}  {alert.status:<8}  "
-            f"{alert.customer_id}  {alert.segment.tier}/{alert.segment.stage}")
-    if alert.status != "firing":
-        return f"{head}  {alert.action}"
+SEVERITIES = ("info", "warning", "critical")
+RESOLVED_TEXT = "back to their usual behaviour"
+
+
+
+def one_in(score: float) -> str:
+    """A score of 1 - p as "chance 1 in N": how rarely an unchanged customer shows this.
+
+    >>> one_in(0.999), one_in(0.9999998939), one_in(1.0)
+    ('chance 1 in 1k', 'chance 1 in 9.4M', 'chance < 1 in 1G')
+    """
+    p = 1.0 - score
+    if p <= 1e-9:
+        return "chance < 1 in 1G"
+    n = (1.0 / p) * (1 + 1e-9)  # 1 - 0.999 is a hair over 1e-3 in floating point
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"chance 1 in {n / size:.2g}{suffix}"
+    return f"chance 1 in {n:.0f}"
+
+
+#: How a score reads, by its unit. One table, so that a change of a detector's
+#: scale is one edit here.
+SCORE_UNITS: dict[str, Callable[[float], str]] = {
+    "one_minus_p": one_in,  # 1 - the probability an unchanged customer shows this
+    "probability": lambda s: f"P(churn) {100 * s:.0f}%",
+    "share": lambda s: f"refund share {100 * s:.0f}%",
+    "count": lambda s: f"{s:.0f} bad payments",
+    "sd": lambda s: f"{s:.1f} sd above usual",
+}
+
+#: The unit of each kind's score (until alerts carry their unit themselves).
+KIND_UNITS: dict[str, str] = {
+    "drop_off": "one_minus_p",
+    "complaint_spike": "one_minus_p",
+    "churn_risk": "probability",
+    "refund_abuse": "share",
+    "payment_arrears": "count",
+    "spend_anomaly": "sd",
+}
+
+
+def score_text(alert: Alert) -> str:
+    """The score in its unit, e.g. ``chance 1 in 1.1k`` or ``P(churn) 62%``."""
+    unit = getattr(alert, "score_unit", None) or KIND_UNITS.get(str(alert.kind), "")
+    fmt = SCORE_UNITS.get(unit)
+    return fmt(alert.score) if fmt is not None else f"score {alert.score:.3g}"
+
+
+def format_alert(alert: Alert, verbose: bool = False, width: int = LINE_WIDTH) -> str:
+    """The alert as one line of at most ``width`` columns (more lines with ``verbose``)."""
+    head = (f"event {alert.ts[:10]}  {alert.severity.upper():<8}  {alert.kind!s:<15}  "
+            f"{alert.status:<8}  {alert.customer_id}  {alert.segment.tier}/{alert.segment.stage}")
+    if alert.status == "firing":
+        head += f"  {score_text(alert)}"
     reason = alert.reasons[0].text if alert.reasons else ""
-    return f"{head}  score {alert.score:.3g}  {reason}  -> {alert.action}"
+    if not reason and alert.status == "resolved":
+        reason = RESOLVED_TEXT
+    line = f"{head}  {reason}" if reason else head
+    if len(line) > width and "; " in reason:  # the first clause is the fact, the rest context
+        line = f"{head}  {reason.split('; ')[0]}"
+    if len(line) > width:
+        line = line[: width - 1] + "…"
+    if not verbose:
+        return line
+    more = [f"    why: {r.text}" for r in alert.reasons if r.text]
+    more.append(f"    action: {alert.action}")
+    return "\n".join([line, *more])
 
 
 def _wanted(values: Iterable[str] | None) -> frozenset[str] | None:
@@ -70,6 +145,137 @@ def matches(alert: Alert, kinds: Iterable[str] | None = None,
     return bool({tier, stage, f"{tier}/{stage}"} & want_segments)
 
 
+class BrokerAway(RuntimeError):
+    """The broker could not be reached for longer than the caller accepts."""
+
+
+class OncePer(logging.Filter):
+    """Let each message template through at most once per ``seconds`` (for chatty clients).
+
+    >>> f = OncePer(60.0)
+    >>> r = logging.LogRecord("aiokafka", logging.ERROR, "", 0, "Unable connect to %s", ("n",),
+    ...                       None)
+    >>> f.filter(r), f.filter(r)
+    (True, False)
+    """
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.last: dict[object, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        key = (record.name, record.msg)
+        if now - self.last.get(key, -1e18) < self.seconds:
+            return False
+        self.last[key] = now
+        return True
+
+
+def quiet_kafka_client_logs(seconds: float = 30.0) -> None:
+    """Each aiokafka complaint at most once per ``seconds`` (a lost broker is retried often)."""
+    for name in ("aiokafka", "aiokafka.conn", "aiokafka.client", "aiokafka.consumer.fetcher",
+                 "aiokafka.consumer.group_coordinator"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, OncePer) for f in logger.filters):
+            logger.addFilter(OncePer(seconds))
+
+
+async def reachable(broker: str, timeout_s: float = 1.0) -> bool:
+    """Whether any bootstrap server of ``broker`` accepts a TCP connection now."""
+    for server in bootstrap_servers(broker).split(","):
+        host, _, port = server.rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(host.strip("[]") or "127.0.0.1", int(port)), timeout_s)
+        except (OSError, TimeoutError, ValueError):
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+    return False
+
+
+class Patience:
+    """Back-off delays while a broker is away, and when to give up.
+
+    >>> p = Patience(give_up_s=10.0, now=lambda: 0.0)
+    >>> [p.next_delay() for _ in range(6)]
+    [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+    """
+
+    def __init__(self, give_up_s: float = GIVE_UP_S,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self.give_up_s = give_up_s
+        self.now = now
+        self.away_since: float | None = None
+        self.delay = 0.5
+
+    def away(self) -> float:
+        """Note the broker is away; returns for how long (seconds)."""
+        if self.away_since is None:
+            self.away_since = self.now()
+        return self.now() - self.away_since
+
+    def back(self) -> None:
+        self.away_since = None
+        self.delay = 0.5
+
+    @property
+    def exhausted(self) -> bool:
+        return self.away_since is not None and self.now() - self.away_since >= self.give_up_s
+
+    def next_delay(self) -> float:
+        delay, self.delay = self.delay, min(self.delay * 2, BACKOFF_CAP_S)
+        return delay
+
+
+async def _start_consumer(settings: Settings, from_beginning: bool, create_topics: bool,
+                          patience: Patience, stop: asyncio.Event | None
+                          ) -> AIOKafkaConsumer | None:
+    """A started consumer of the alerts topic, retrying while the broker is away.
+
+    ``None`` when ``stop`` was set meanwhile.
+    """
+    while True:
+        consumer = AIOKafkaConsumer(
+            settings.alerts_topic,
+            bootstrap_servers=bootstrap_servers(settings.broker),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            client_id=f"{settings.app_id}-tail",
+            request_timeout_ms=10000,
+            **kafka_auth(settings),
+        )
+        try:
+            if create_topics:
+                await ensure_topics(settings, with_changelog=False)
+            await consumer.start()
+            patience.back()
+            return consumer
+        except (KafkaError, OSError, TopicSetupError) as err:
+            await consumer.stop()
+            away = patience.away()
+            if patience.exhausted:
+                raise BrokerAway(f"broker {bootstrap_servers(settings.broker)} unreachable for "
+                                 f"{away:.0f} s ({error_text(err)})") from err
+            delay = patience.next_delay()
+            log.warning("broker unreachable, retrying %s", kv(
+                broker=bootstrap_servers(settings.broker), retry_in_s=delay,
+                gives_up_in_s=round(patience.give_up_s - away)))
+            if stop is not None:
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                    return None
+                except TimeoutError:
+                    pass
+            else:
+                await asyncio.sleep(delay)
+
+
 async def tail_async(
     settings: Settings,
     on_alert: Callable[[Alert], None],
@@ -80,28 +286,29 @@ async def tail_async(
     stop: asyncio.Event | None = None,
     create_topics: bool = True,
     segments: Iterable[str] | None = None,
+    give_up_s: float = GIVE_UP_S,
 ) -> int:
-    """Call ``on_alert`` for each matching alert until ``limit`` or ``stop``; returns the count."""
-    if create_topics:
-        await ensure_topics(settings, with_changelog=False)
+    """Call ``on_alert`` for each matching alert until ``limit`` or ``stop``; returns the count.
+
+    Raises :class:`BrokerAway` when the broker cannot be reached for ``give_up_s``
+    seconds, at the start or later.
+    """
     kinds, severities, segments = (list(kinds or []), list(severities or []),
                                    list(segments or []))
-    consumer = AIOKafkaConsumer(
-        settings.alerts_topic,
-        bootstrap_servers=bootstrap_servers(settings.broker),
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest" if from_beginning else "latest",
-        client_id=f"{settings.app_id}-tail",
-        **kafka_auth(settings),
-    )
-    await consumer.start()
+    patience = Patience(give_up_s)
+    consumer = await _start_consumer(settings, from_beginning, create_topics, patience, stop)
+    if consumer is None:
+        return 0
     shown = 0
+    next_probe = time.monotonic() + PROBE_EVERY_S
     try:
         while limit is None or shown < limit:
             if stop is not None and stop.is_set():
                 break
             batches = await consumer.getmany(timeout_ms=200)
+            if not batches and time.monotonic() >= next_probe:
+                await _check_broker(settings, patience)
+                next_probe = time.monotonic() + PROBE_EVERY_S
             for records in batches.values():
                 for record in records:
                     try:
@@ -124,6 +331,22 @@ async def tail_async(
     return shown
 
 
+async def _check_broker(settings: Settings, patience: Patience) -> None:
+    """While nothing arrives: is the broker still there? Give up after the patience runs out."""
+    if await reachable(settings.broker):
+        if patience.away_since is not None:
+            log.warning("broker back %s", kv(broker=bootstrap_servers(settings.broker)))
+        patience.back()
+        return
+    away = patience.away()
+    if patience.exhausted:
+        raise BrokerAway(f"broker {bootstrap_servers(settings.broker)} unreachable for "
+                         f"{away:.0f} s")
+    if away < PROBE_EVERY_S:
+        log.warning("broker unreachable, waiting %s", kv(
+            broker=bootstrap_servers(settings.broker), gives_up_in_s=round(patience.give_up_s)))
+
+
 def tail_alerts(
     settings: Settings,
     kinds: list[str] | None,
@@ -132,18 +355,25 @@ def tail_alerts(
     limit: int | None,
     out: IO[str],
     segments: list[str] | None = None,
+    verbose: bool = False,
+    give_up_s: float = GIVE_UP_S,
 ) -> int:
     """Print matching alerts to ``out``, one line each; returns the exit code."""
     configure_logging(settings.log_level)
+    quiet_kafka_client_logs()
 
     def show(alert: Alert) -> None:
-        out.write(format_alert(alert) + "\n")
+        out.write(format_alert(alert, verbose=verbose) + "\n")
         out.flush()
 
     try:
         asyncio.run(tail_async(settings, show, kinds, severities, from_beginning, limit,
-                               segments=segments))
-    except (KafkaError, TopicSetupError, SecurityConfigError, OSError) as err:
-        log.error("tail failed %s", kv(broker=settings.broker, error=str(err)))
-        return 1
-    return 0
+                               segments=segments, give_up_s=give_up_s))
+    except BrokerAway as err:
+        return report("tail", str(err), fix="is it running? pass its address with --broker "
+                      "(anomon demo prints it)")
+    except SecurityConfigError as err:
+        return report("tail", error_text(err), fix="check the ANOMON_KAFKA_* security settings")
+    except (KafkaError, TopicSetupError, OSError) as err:
+        return report("tail", error_text(err), code=EXIT_FAIL)
+    return EXIT_OK
