@@ -370,7 +370,7 @@ def _chunks(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 def run_forward(settings: Settings, from_beginning: bool = False) -> int:
     """``anomon forward``: run until interrupted; returns the exit code."""
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, fmt=settings.log_format)
     try:
         asyncio.run(forward_async(settings, from_beginning=from_beginning))
     except ValueError as err:
