@@ -193,15 +193,59 @@ def test_grafana_is_provisioned_from_config(compose: dict[str, Any]) -> None:
     assert (ROOT / host_dir / "anomon.json").is_file()
     datasources = yaml.safe_load(
         (GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text())
-    uid = datasources["datasources"][0]["uid"]
     assert datasources["datasources"][0]["url"] == "http://prometheus:9090"
-    board = json.loads((ROOT / host_dir / "anomon.json").read_text())
-    panels = [p for p in board["panels"] if p["type"] != "row"]
-    assert len({p["id"] for p in board["panels"]}) == len(board["panels"])
-    for panel in panels:
-        assert panel["targets"], panel["title"]
-        for target in panel["targets"]:
-            assert target["datasource"]["uid"] == uid, panel["title"]
+    assert datasources["datasources"][0]["isDefault"]  # what the datasource variable picks
+
+
+def _panels(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for panel in items:
+        out.append(panel)
+        out += _panels(panel.get("panels", []))
+    return out
+
+
+def _datasource_refs(node: Any, path: str = "") -> list[tuple[str, Any]]:
+    """Every ``datasource`` value anywhere in the dashboard, with where it is."""
+    refs = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "datasource":
+                refs.append((f"{path}/{key}", value))
+            refs += _datasource_refs(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            refs += _datasource_refs(value, f"{path}/{i}")
+    return refs
+
+
+def test_dashboard_is_importable_into_any_grafana() -> None:
+    from querykit import dashboard_queries, needs
+
+    board = json.loads((GRAFANA / "dashboards" / "anomon.json").read_text())
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for name in ("job", "instance"):
+        assert variables[name]["type"] == "query"
+        assert f"{name})" in variables[name]["definition"]
+    assert variables["instance"]["includeAll"] and variables["instance"]["multi"]
+    assert '"$job"' in variables["instance"]["definition"]  # instances of the chosen job
+    # every panel, target and variable resolves its datasource to the variable, and no
+    # uid of one particular Grafana is left anywhere
+    refs = _datasource_refs(board)
+    panels = _panels(board["panels"])
+    assert len({p["id"] for p in panels}) == len(panels)
+    queried = [p for p in panels if p["type"] != "row"]
+    assert queried and all(p["targets"] for p in queried)
+    assert len(refs) >= len(queried) + sum(len(p["targets"]) for p in queried) + 2
+    for where, ref in refs:
+        assert ref == {"type": "prometheus", "uid": "${datasource}"}, where
+    # and every query selects the chosen job and instances
+    for title, expr in dashboard_queries(GRAFANA / "dashboards" / "anomon.json"):
+        for need in needs(expr):
+            assert need.regex.get("job") == "$job", (title, need.metric)
+            assert need.regex.get("instance") == "$instance", (title, need.metric)
 
 
 def test_prometheus_scrapes_the_worker_and_loads_the_rules(compose: dict[str, Any]) -> None:

@@ -143,9 +143,9 @@ def configure_logging(level: str = "INFO", stream: Any = None, fmt: str | None =
         numeric = logging.INFO
     root = logging.getLogger()
     if not root.handlers:
-        handler = logging.StreamHandler(stream or sys.stderr)
-        handler.setFormatter(_formatter(fmt))
-        root.addHandler(handler)
+        stream_handler = logging.StreamHandler(stream or sys.stderr)
+        stream_handler.setFormatter(_formatter(fmt))
+        root.addHandler(stream_handler)
     elif fmt == "json":
         for handler in root.handlers:
             handler.setFormatter(JsonFormatter())
