@@ -161,4 +161,5 @@ def test_prometheusrule_carries_the_tested_rules() -> None:
 def test_disruptions_take_one_worker_at_a_time() -> None:
     kinds = by_kind()
     pdb = kinds["PodDisruptionBudget"]["spec"]
-    assert pdb["maxUnavailable"] == 1 and _selects(pdb["selector"], _pod(kinds)["metadata"]["labels"])
+    assert pdb["maxUnavailable"] == 1
+    assert _selects(pdb["selector"], _pod(kinds)["metadata"]["labels"])
