@@ -26,12 +26,21 @@ from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import TopicAuthorizationFailedError
 
-from anomon.kafka.acls import OPERATION_CODES, PATTERN_CODES, RESOURCE_CODES, Acl, worker_acls
+from anomon.kafka.acls import (
+    OPERATION_CODES,
+    PATTERN_CODES,
+    RESOURCE_CODES,
+    Acl,
+    forward_acls,
+    worker_acls,
+)
 from anomon.kafka.security import kafka_auth
 from anomon.kafka.topics import TopicSetupError, check_topics, ensure_topics
+from anomon.ops.forward import forward_async
 from anomon.settings import Settings
 from brokers import BrokerUnavailable
 from brokers.authorized_kafka import AuthorizedKafkaBroker, grant
@@ -53,6 +62,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 USER = "anomon"
 PRINCIPAL = f"User:{USER}"
 PASSWORD = secrets.token_hex(16)
+PAGER = "pager"  # the forwarder's principal
+PAGER_PASSWORD = secrets.token_hex(16)
 #: the demo's and tests' session timeout: quick group joins (Kafka's default is 45 s)
 SESSION_TIMEOUT_S = "6"
 
@@ -61,7 +72,7 @@ SESSION_TIMEOUT_S = "6"
 def cluster() -> Iterator[AuthorizedKafkaBroker]:
     if "kafka" not in broker_names():
         pytest.skip("Apache Kafka is not among the brokers of this run; Tansu has no authorizer")
-    broker = AuthorizedKafkaBroker(users={USER: PASSWORD}, heap="384m")
+    broker = AuthorizedKafkaBroker(users={USER: PASSWORD, PAGER: PAGER_PASSWORD}, heap="384m")
     try:
         broker.start()
     except BrokerUnavailable as err:
@@ -203,3 +214,55 @@ def test_each_missing_acl_is_named_in_one_line(cluster: AuthorizedKafkaBroker,
     _, locked = prepared(cluster, edit)
     message = check_outcome(locked)
     assert expect in message and "config/README.md" in message and "\n" not in message
+
+
+def test_forwarder_runs_with_only_its_listed_acls(cluster: AuthorizedKafkaBroker) -> None:
+    from anomon.core.alerts import Alert, alert_id, fingerprint
+
+    names = Names()
+    owner = settings_for(names, cluster.url)
+    asyncio.run(ensure_topics(owner, with_changelog=False))
+    grant(cluster.bootstrap, f"User:{PAGER}", bindings(forward_acls(owner)))
+    fp = fingerprint("c-1", "drop_off")
+    alert = Alert.model_validate({
+        "alert_id": alert_id(fp, 1, "firing"), "fingerprint": fp, "customer_id": "c-1",
+        "kind": "drop_off", "status": "firing", "severity": "critical", "score": 0.9995,
+        "threshold": 0.998, "ts": "2026-02-01T00:00:00+00:00", "episode": 1,
+        "segment": {"tier": "high", "stage": "loyal"}, "reasons": [], "action": "Call.",
+        "model": {"name": "rhythm-gamma", "version": "1.1"}, "events": []})
+    send(cluster, names.alerts, [(b"c-1", alert.to_bytes(), [])])
+    received: list[Any] = []
+
+    async def scenario() -> None:
+        async def handle(request: web.Request) -> web.Response:
+            received.append(await request.json())
+            return web.json_response({}, status=202)
+
+        app = web.Application()
+        app.router.add_post("/v2/enqueue", handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            settings = settings_for(
+                names, f"kafka://{cluster.bootstrap_for('SASL_PLAINTEXT')}", topics="check",
+                security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
+                sasl_username=PAGER, sasl_password=PAGER_PASSWORD, forward_format="pagerduty",
+                forward_routing_key="k", forward_metrics_port=0,
+                forward_url=f"http://127.0.0.1:{port}/v2/enqueue")
+            deadline = time.monotonic() + 15
+            while True:  # until the new ACLs are in force
+                try:
+                    report = await forward_async(settings, from_beginning=True, limit=1)
+                    break
+                except TopicSetupError:
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.3)
+            assert report.delivered == 1
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(scenario())
+    assert [e["dedup_key"] for e in received] == [fp]
