@@ -1,8 +1,9 @@
 """``ANOMON_LOG_FORMAT=json``: every line a worker writes is a JSON object, the libraries' too.
 
-A worker runs at DEBUG (so aiokafka, and Faust where the worker runs on it, speak), takes a record and a
-rejected one, and stops; each line of its output must parse as JSON with the
-documented keys, and lines from anomon and aiokafka must be among them.
+A worker runs at DEBUG (so aiokafka, and Faust where the worker runs on it,
+speak), takes a record and a rejected one, and stops; each line of its output
+must parse as JSON with the documented keys, and lines from anomon and aiokafka
+must be among them.
 """
 
 from __future__ import annotations
