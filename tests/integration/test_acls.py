@@ -134,16 +134,17 @@ def check_outcome(locked: Settings, settle_s: float = 15.0) -> str:
         time.sleep(0.3)
 
 
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_worker_starts_and_processes_with_only_the_listed_acls(
-        cluster: AuthorizedKafkaBroker, tmp_path: Path, figures: Any) -> None:
-    names, locked = prepared(cluster)
+        cluster: AuthorizedKafkaBroker, tmp_path: Path, figures: Any, guarantee: str) -> None:
+    names, locked = prepared(cluster, processing_guarantee=guarantee)
     assert check_outcome(locked) == "ok"
     target = SimpleNamespace(url=locked.broker, name="kafka")
     (tmp_path / "models").mkdir()
 
     # anomon may not create topics: with ANOMON_TOPICS=create it stops and names the fix
     env = worker_env(target, names, tmp_path, session_timeout_s=SESSION_TIMEOUT_S,
-                     **sasl(cluster))
+                     processing_guarantee=guarantee, **sasl(cluster))
     done = subprocess.run([sys.executable, "-m", "anomon.worker.worker"], env=env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=90, check=False)
     assert done.returncode == 1, done.stderr[-2000:]
@@ -166,13 +167,15 @@ def test_worker_starts_and_processes_with_only_the_listed_acls(
         send(cluster, names.input, records)  # a producer with its own rights
         stats = worker.wait_for(lambda s: s["processed"] == len(h.events)
                                 and s["dead_lettered"] == 1, timeout=60)
-        alerts = [orjson.loads(r.value) for r in read_topic(cluster, names.alerts, expect=1)]
+        alerts = [orjson.loads(r.value) for r in read_topic(
+            cluster, names.alerts, expect=1, isolation_level="read_committed")]
         assert [(a["customer_id"], a["kind"]) for a in alerts] == [("debtor", "payment_arrears")]
-        assert len(read_topic(cluster, names.dlq, expect=1)) == 1
+        assert len(read_topic(cluster, names.dlq, expect=1,
+                              isolation_level="read_committed")) == 1
         assert stats["accounted"]
         log = worker.log_text()
         assert "TopicAuthorizationFailed" not in log and "GroupAuthorizationFailed" not in log
-        figures(acls=len(bindings(worker_acls(locked))), ready_s=ready_s,
+        figures(guarantee=guarantee, acls=len(bindings(worker_acls(locked))), ready_s=ready_s,
                 processed=stats["processed"], dead_lettered=stats["dead_lettered"])
     finally:
         assert worker.stop() == 0, worker.log_tail()
