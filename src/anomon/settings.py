@@ -33,6 +33,14 @@ class Settings(BaseSettings):
         "customer-events-late", description="Side topic for events later than the lateness bound."
     )
     alerts_topic: str = Field("customer-alerts", description="Topic the alerts are published to.")
+    topics: Literal["create", "check"] = Field(
+        "create",
+        description=(
+            "At start: 'create' the topics that are missing (needs the CREATE right), or only "
+            "'check' the existing ones (partition counts, the changelog compacted), for "
+            "clusters where topics are made by their owners; see config/README.md, ACLs."
+        ),
+    )
     partitions: int = Field(4, ge=1, description="Partitions of the topics anomon creates.")
     replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
     web_host: str = Field("127.0.0.1", description="Address the worker's web server binds to.")
@@ -62,12 +70,13 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(64 * 1024, gt=0, description="Larger records are dead-lettered.")
     models_dir: Path = Field(Path("models"), description="Detector configuration and checkpoints.")
     session_timeout_s: float = Field(
-        6.0,
+        45.0,
         gt=0,
         description=(
             "Consumer group session timeout of the worker: a worker silent this long is "
-            "dropped and its partitions move (heartbeats every tenth of it). 6 s is the "
-            "smallest Apache Kafka accepts by default; Tansu's first group join takes half of it."
+            "dropped and its partitions move (heartbeats every tenth of it). 45 s is Kafka's "
+            "own default, patient with GC pauses and slow networks; the demo and the tests "
+            "use 6 s (the smallest Apache Kafka accepts by default) for quick takeovers."
         ),
     )
     standby_replicas: int = Field(
@@ -143,16 +152,41 @@ class Settings(BaseSettings):
     forward_url: str = Field(
         "",
         description=(
-            "Where `anomon forward` posts alerts: an Alertmanager-style webhook receiver, "
-            "or https://events.pagerduty.com/v2/enqueue with forward_format=pagerduty."
+            "Where `anomon forward` posts alerts: Alertmanager's base URL "
+            "(http://alertmanager:9093; /api/v2/alerts is added), a webhook receiver's URL "
+            "(forward_format=webhook), or https://events.pagerduty.com/v2/enqueue "
+            "(forward_format=pagerduty)."
         ),
     )
-    forward_format: Literal["alertmanager", "pagerduty"] = Field(
+    forward_format: Literal["alertmanager", "webhook", "pagerduty"] = Field(
         "alertmanager",
         description=(
-            "Payload of `anomon forward`: Alertmanager webhook JSON, or PagerDuty Events v2."
+            "Payload of `anomon forward`: 'alertmanager' (its API v2, firing alerts re-sent "
+            "every forward_resend_s until resolved), 'webhook' (the JSON Alertmanager sends to "
+            "its webhook receivers, for tools that take those), or 'pagerduty' (Events v2)."
         ),
     )
+    forward_resend_s: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "Alertmanager mode: seconds between re-sends of the firing alerts; each is sent "
+            "with endsAt four intervals ahead, so Alertmanager resolves an alert by itself "
+            "only if the forwarder stops."
+        ),
+    )
+    forward_kinds: str = Field(
+        "", description="Forward only these alert kinds (comma list, e.g. drop_off,churn_risk); "
+        "empty: all.")
+    forward_severities: str = Field(
+        "", description="Forward only these severities (comma list of info, warning, critical); "
+        "empty: all.")
+    forward_segments: str = Field(
+        "", description="Forward only customers in these segments: a tier (high), a stage "
+        "(loyal) or both (high/loyal), comma list; empty: all.")
+    forward_metrics_port: int = Field(
+        6067, ge=0, le=65535,
+        description="Port of the forwarder's /metrics (on web_host); 0: no metrics server.")
     forward_routing_key: SecretStr = Field(
         SecretStr(""),
         description="PagerDuty integration (routing) key; keep it out of files, set it in the "
@@ -165,7 +199,16 @@ class Settings(BaseSettings):
         8, ge=1, description="Attempts per payload before it is logged as undelivered and skipped."
     )
     forward_backoff_s: float = Field(
-        0.5, gt=0, description="Wait before the first retry; doubled each retry, at most 30 s."
+        0.5, gt=0, description="Wait before the first retry; doubled each retry, at most 30 s, "
+        "each wait drawn between half and all of it (jitter); a Retry-After answer is obeyed "
+        "up to 5 minutes."
     )
     forward_timeout_s: float = Field(10.0, gt=0, description="HTTP timeout of one post.")
     log_level: str = Field("INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description=(
+            "Log lines as text, or as JSON objects (one a line: ts, level, logger, message and "
+            "the key=value fields) for a log collector; Faust's and aiokafka's lines too."
+        ),
+    )

@@ -59,7 +59,7 @@ def _feed() -> tuple[History, list[tuple[bytes | None, bytes | None, list[tuple[
 def test_every_dashboard_panel_and_rule_query_is_answered_by_the_worker(
         broker: Any, workers: Any) -> None:
     names = Names()
-    worker = workers(names, sweep_interval_s=0.5, sweep_clock="event")
+    worker = workers(names, sweep_interval_s=0.5, sweep_clock="event", session_timeout_s=6)
     worker.wait_ready()
     h, records = _feed()
     send(broker, names.input, records)

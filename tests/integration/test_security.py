@@ -98,7 +98,8 @@ def test_worker_runs_over_a_secured_listener(secured: SecuredKafkaBroker, tmp_pa
     target = listener(secured, protocol)
     settings = security(secured, protocol, mechanism)
     (tmp_path / "models").mkdir()
-    env = worker_env(target, names, tmp_path, sweep_interval_s=600, **settings)
+    env = worker_env(target, names, tmp_path, sweep_interval_s=600, session_timeout_s=6,
+                     **settings)
     worker = WorkerProcess(env, tmp_path / "worker.log", tmp_path)
     try:
         ready_s = worker.wait_ready(90)

@@ -25,6 +25,8 @@ DASHBOARD = ROOT / "config" / "grafana" / "dashboards" / "anomon.json"
 RULES = ROOT / "config" / "prometheus" / "rules.yml"
 #: Series Prometheus makes itself for every target, not the worker.
 PROMETHEUS_SERIES = {"up": {"job", "instance"}}
+#: Labels Prometheus gives every scraped series (the dashboard's variables select on them).
+TARGET_LABELS = {"job", "instance"}
 
 
 @dataclass
@@ -104,7 +106,7 @@ def problems(expr: str, series: dict[str, list[dict[str, str]]]) -> list[str]:
         if not samples:
             found.append(f"{need.metric}: not exported")
             continue
-        have = set().union(*(s.keys() for s in samples))
+        have = set().union(*(s.keys() for s in samples)) | TARGET_LABELS
         missing = need.labels - have
         if missing:
             found.append(f"{need.metric}: no label {sorted(missing)} (has {sorted(have)})")
@@ -113,6 +115,8 @@ def problems(expr: str, series: dict[str, list[dict[str, str]]]) -> list[str]:
             if not any(s.get(label) == value for s in samples):
                 found.append(f'{need.metric}: no series with {label}="{value}"')
         for label, pattern in need.regex.items():
+            if label in TARGET_LABELS:
+                continue
             if not any(re.fullmatch(pattern, s.get(label, "")) for s in samples):
                 found.append(f'{need.metric}: no series with {label}=~"{pattern}"')
     return found

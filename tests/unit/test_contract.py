@@ -106,3 +106,45 @@ def test_event_schema_names_every_type() -> None:
     schema = orjson.loads((STREAMS / "schemas/customer-event.schema.json").read_bytes())
     mapping = schema["discriminator"]["mapping"]
     assert set(mapping) == {"purchase", "interaction", "complaint", "refund", "payment", "survey"}
+
+
+# -- Confluent framing (Schema Registry wire format: magic byte 0, 4-byte schema id) --------
+
+def _framed(schema_id: int, payload: bytes) -> bytes:
+    return b"\x00" + schema_id.to_bytes(4, "big") + payload
+
+
+def test_a_framed_record_decodes_like_plain_json_and_counts_its_schema_id() -> None:
+    from anomon.core.decoding import SCHEMA_IDS
+
+    raw = orjson.dumps({**BASE, **VALID[0]})
+    decoder = EventDecoder()
+    before = SCHEMA_IDS[70000]
+    framed = [decoder.decode(_framed(70000, raw)), decoder.decode(_framed(7, raw))]
+    plain = decoder.decode(raw)
+    assert all(e == plain for e in framed)
+    assert decoder.schema_ids == {70000: 1, 7: 1}
+    assert SCHEMA_IDS[70000] == before + 1
+
+
+@pytest.mark.parametrize(("raw", "reason", "mention"), [
+    (_framed(3, b"{not json"), "invalid_json", ""),
+    (_framed(3, b"[1]"), "not_an_object", "an array"),
+    (_framed(3, b""), "empty_value", "schema id 3"),
+    (b"\x00\x00\x01", "invalid_json", "5-byte schema frame"),
+    (_framed(3, orjson.dumps({**BASE, "type": "purchase"})), "schema_error", "amount"),
+])
+def test_a_bad_framed_record_is_rejected_with_its_reason(raw: bytes, reason: str,
+                                                         mention: str) -> None:
+    decoder = EventDecoder()
+    with pytest.raises(EventRejected) as err:
+        decoder.decode(raw)
+    assert err.value.reason == reason and mention in err.value.detail
+
+
+def test_the_frame_counts_toward_the_size_limit() -> None:
+    raw = orjson.dumps({**BASE, **VALID[0]})
+    with pytest.raises(EventRejected) as err:
+        EventDecoder(max_event_bytes=len(raw) + 4).decode(_framed(1, raw))
+    assert err.value.reason == "too_large"
+    assert EventDecoder(max_event_bytes=len(raw) + 5).decode(_framed(1, raw))

