@@ -385,7 +385,8 @@ class _Customer:
         if change.kind == COMPLAINT_SPIKE:
             for day, severity, category in change.params["complaints"]:
                 channel = rng.choice(("chat", "phone", "email"))
-                if channel != "email" and rng.random() < 0.6:
+                if (channel != "email" and self.behaviour.visits != "absent"
+                        and rng.random() < 0.6):
                     self.emit(day + rng.uniform(0.002, 0.05), "interaction",
                               {"kind": "call" if channel == "phone" else "chat",
                                "channel": channel})
