@@ -94,7 +94,7 @@ def churn_features(state: CustomerState, now: float, ctx: DetectionContext) -> d
         rhythm = rhythm_of(state, ctx.population, ctx.config.drop_off.prior_weight)
         silence_ratio = silence / rhythm.mean_days
         silence_surprise = -math.log10(max(rhythm.silence_p(silence), 1e-300))
-    if visit_silence > 0.0:
+    if visit_silence > 0.0 and state.visit_n > state.gap_n + 2:  # activity beyond the orders
         visits = visit_rhythm_of(state)
         if visits is not None:
             visit_ratio = visit_silence / visits.mean_days
