@@ -113,7 +113,7 @@ def check_contract(e: Event) -> None:
         assert isinstance(e["amount"], float) and e["amount"] >= 0.0
         assert isinstance(e.get("currency", "EUR"), str) and len(e.get("currency", "EUR")) == 3
     if t == "payment":
-        allowed |= {"status", "days_overdue"}
+        allowed |= {"status", "days_overdue", "invoice_id"}
         assert e["status"] in ("paid", "overdue", "failed")
         if "days_overdue" in e:
             assert isinstance(e["days_overdue"], int) and e["days_overdue"] >= 0

@@ -52,10 +52,15 @@ def owe(state: CustomerState, ts: float, amount: float, invoice: str | None, sta
             if (item[2] == invoice) if invoice else (abs(item[1] - amount) < 0.005):
                 del owed[i]
                 return
-        if not invoice:  # one payment for several: settles the oldest amounts it covers
-            left = amount + 0.005
-            while owed and owed[0][1] <= left:
-                left -= owed.pop(0)[1]
+        if not invoice:  # one payment for several: the oldest amounts adding up to it
+            total = 0.0
+            for k, item in enumerate(owed):
+                total += item[1]
+                if abs(total - amount) < 0.005:
+                    del owed[: k + 1]
+                    return
+                if total > amount:
+                    return
         return
     for item in owed:
         if invoice and item[2] == invoice:  # the same invoice again: it stays owed
