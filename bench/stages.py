@@ -41,7 +41,7 @@ def stage_costs(lines: list[bytes]) -> dict[str, float]:
 
     engine = Engine()
     spent: dict[str, float] = defaultdict(float)
-    for det in [*engine.event_detectors, engine.spend]:
+    for det in engine.detectors:
         det.on_event = _timed(det.on_event, spent, f"detector:{det.kind}")  # type: ignore[method-assign]
         det.on_sweep = _timed(det.on_sweep, spent, f"sweep:{det.kind}")  # type: ignore[method-assign]
     engine._fold = _timed(engine._fold, spent, "features")  # type: ignore[method-assign]

@@ -240,6 +240,8 @@ def worker_env(broker: Any, names: Names, tmp_path: Path, **settings: Any) -> di
         "ANOMON_DATA_DIR": str(tmp_path / f"data-{names.suffix}"),
         "ANOMON_MODELS_DIR": str(tmp_path / "models"),
         "ANOMON_LOG_LEVEL": "INFO",
+        # one worker per group on loopback: rejoin in seconds, not the production 45 s
+        "ANOMON_SESSION_TIMEOUT_S": "6",
     })
     env.update({f"ANOMON_{k.upper()}": str(v) for k, v in settings.items()})
     return env

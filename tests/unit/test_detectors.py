@@ -35,7 +35,7 @@ def test_full_stop_raises_drop_off_and_a_return_resolves_it(history: History) ->
     alerts = history.replay(until_day=260)
     assert kinds(alerts) == ["drop_off"]
     fired = alerts[0]
-    assert fired.reasons[0].feature == "silence_days"
+    assert fired.reasons[0].feature == "purchase_silence_days"
     assert fired.reasons[0].baseline < 10  # their own rhythm, about a week
     silent_days = (fired.reasons[0].value)
     assert 14 <= silent_days <= 45
@@ -98,6 +98,50 @@ def test_repeated_overdue_invoices_raise_payment_arrears_and_payment_resolves(
     assert [(a.kind.value, a.status) for a in alerts] == [
         ("payment_arrears", "firing"), ("payment_arrears", "resolved")]
     assert alerts[0].reasons[0].value == 2
+
+
+def test_two_failed_payments_with_a_paid_invoice_between_are_arrears(history: History) -> None:
+    for month in range(6):
+        history.add("owes", 30 * month, "payment", amount=100.0 + month, status="paid",
+                    invoice_id=f"i{month}")
+    history.add("owes", 182, "payment", amount=107.0, status="failed", invoice_id="i6")
+    history.add("owes", 190, "payment", amount=108.0, status="paid", invoice_id="i7")
+    history.add("owes", 200, "payment", amount=109.0, status="failed", invoice_id="i8")
+    alerts = history.replay(until_day=201)
+    assert [(a.kind.value, a.status) for a in alerts] == [("payment_arrears", "firing")]
+    assert alerts[0].ts.startswith("2025-07-25")  # at the second failure, day 200
+    assert alerts[0].reasons[0].value == 2 and "216.00 owed" in alerts[0].reasons[0].text
+    assert alerts[0].score >= alerts[0].threshold
+    history.add("owes", 220, "payment", amount=107.0, status="paid", invoice_id="i6")
+    alerts = history.replay(until_day=221)
+    assert [a.status for a in alerts] == ["firing"]  # one invoice still owed
+    history.add("owes", 225, "payment", amount=109.0, status="paid", invoice_id="i8")
+    alerts = history.replay(until_day=226)
+    assert [a.status for a in alerts] == ["firing", "resolved"]
+
+
+def test_one_failed_payment_left_unpaid_becomes_arrears_and_is_settled_by_amount(
+        history: History) -> None:
+    for month in range(6):
+        history.add("late", 30 * month, "payment", amount=80.0, status="paid")
+    history.add("late", 182, "payment", amount=95.5, status="failed")
+    history.add("late", 190, "payment", amount=80.0, status="paid")  # another invoice
+    alerts = history.replay(until_day=205)
+    assert alerts == []  # owed 23 days: not yet
+    alerts = history.replay(until_day=215)
+    assert [(a.kind.value, a.status) for a in alerts] == [("payment_arrears", "firing")]
+    history.add("late", 216, "payment", amount=95.5, status="paid")
+    alerts = history.replay(until_day=217)
+    assert [a.status for a in alerts] == ["firing", "resolved"]
+
+
+def test_a_failed_attempt_retried_within_days_is_no_arrears(history: History) -> None:
+    for month in range(8):
+        history.add("retry", 30 * month, "payment", amount=60.0, status="failed",
+                    invoice_id=f"r{month}")
+        history.add("retry", 30 * month + 3, "payment", amount=60.0, status="paid",
+                    invoice_id=f"r{month}")
+    assert history.replay(until_day=260) == []
 
 
 def test_churn_labels_resolve_late_and_a_return_resolves_as_zero(history: History) -> None:

@@ -54,15 +54,17 @@ def test_a_checkpoint_round_trips() -> None:
     restored.load_models_state(pickle.loads(pickle.dumps(engine.models_state())))
     state = h.replayer.states["c3"]
     now = state.last_ts + 30 * 86400
-    assert restored.churn.score(state, now, restored.ctx) == engine.churn.score(state, now,
-                                                                                engine.ctx)
+    assert restored.churn.probability_at(state, now, restored.ctx) == (
+        engine.churn.probability_at(state, now, engine.ctx))
+    assert restored.population.rate_prior("purchase") == engine.population.rate_prior("purchase")
     assert restored.churn.labels == engine.churn.labels
     assert plain(restored.population.state_dict()) == plain(engine.population.state_dict())
 
 
 def plain(state: dict) -> dict:
     """River statistics compared by value."""
-    return {k: v.get() if hasattr(v, "get") else v for k, v in state.items()}
+    return {k: v if isinstance(v, dict) else v.get() if hasattr(v, "get") else v
+            for k, v in state.items()}
 
 
 def test_a_checkpoint_of_another_version_is_refused() -> None:

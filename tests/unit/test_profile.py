@@ -70,3 +70,21 @@ def test_silence_raises_the_drop_off_score_over_its_threshold() -> None:
     quiet = customer_profile(engine, state, now=T0 + 80 * DAY)["scores"]["drop_off"]
     gone = customer_profile(engine, state, now=T0 + 160 * DAY)["scores"]["drop_off"]
     assert quiet["score"] < quiet["threshold"] <= gone["score"]
+
+
+def test_profile_scores_are_the_alert_scores() -> None:
+    """The profile asks the detector itself: at an alert, both show the same numbers."""
+    engine = Engine()
+    state = _feed(engine, _history()[:12])
+    now = state.last_ts
+    while True:
+        now += DAY
+        alerts = engine.sweep(state, now) if engine.due(state, now) else []
+        if alerts:
+            break
+        assert now < state.last_ts + 200 * DAY
+    (alert,) = alerts
+    shown = customer_profile(engine, state, now)["scores"][alert.kind.value]
+    assert shown["score"] == round(alert.score, 4) or abs(shown["score"] - alert.score) < 2e-3
+    assert abs(shown["threshold"] - alert.threshold) < 2e-3
+    assert shown["score"] >= shown["threshold"]

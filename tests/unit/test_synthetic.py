@@ -113,7 +113,7 @@ def check_contract(e: Event) -> None:
         assert isinstance(e["amount"], float) and e["amount"] >= 0.0
         assert isinstance(e.get("currency", "EUR"), str) and len(e.get("currency", "EUR")) == 3
     if t == "payment":
-        allowed |= {"status", "days_overdue"}
+        allowed |= {"status", "days_overdue", "invoice_id"}
         assert e["status"] in ("paid", "overdue", "failed")
         if "days_overdue" in e:
             assert isinstance(e["days_overdue"], int) and e["days_overdue"] >= 0
@@ -236,7 +236,8 @@ def test_truth_rows(truth: list[Event]) -> None:
     changed = Counter(r["customer_id"] for r in truth if r["kind"] != "churn_risk")
     assert max(changed.values()) == 1
     for r in truth:
-        assert set(r) <= {"customer_id", "kind", "onset", "mode", "detail"}
+        assert set(r) <= {"customer_id", "kind", "onset", "mode", "detail", "gap_days"}
+        assert ("gap_days" in r) == (r["kind"] == "drop_off")
         assert epoch(r["onset"]) >= half and r["detail"]
     assert any(r["detail"].startswith("high-value") for r in changes_of(truth, "drop_off"))
 

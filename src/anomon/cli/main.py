@@ -21,6 +21,7 @@ from anomon import __version__
 from anomon.cli import args as checked
 from anomon.cli import evaluate as evaluation_command
 from anomon.cli import ops as ops_cli
+from anomon.cli import quality as quality_cli
 from anomon.exits import (
     EXIT_FAIL,
     EXIT_INTERRUPTED,
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", type=Path, required=True, help="ground-truth JSONL")
     p.add_argument("--events", type=Path, required=True, help="events file (customer-days)")
     p.add_argument("--json", type=Path, help="write the report as JSON here")
+    quality_cli.add_quality_parser(sub)
 
     evaluation_command.add_parser(sub)
 
@@ -371,6 +373,7 @@ _COMMANDS = {
     "forward": _cmd_forward,
     "generate": _cmd_generate,
     "score": _cmd_score,
+    "quality": quality_cli.run_quality,
     "schema": _cmd_schema,
     **ops_cli.COMMANDS,
 }

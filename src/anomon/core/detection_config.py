@@ -4,8 +4,8 @@ Every parameter has a default here; the TOML file overrides them. Units are in
 the names (``_days``, ``_s``).
 
 >>> cfg = DetectionConfig()
->>> cfg.drop_off.alpha
-0.002
+>>> cfg.drop_off.budget("purchase_silence")
+0.0002
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Section(BaseModel):
@@ -21,27 +21,46 @@ class _Section(BaseModel):
 
 
 class DropOffConfig(_Section):
-    """Silence longer than the customer's rhythm allows, or a fall in frequency."""
+    """Silence longer than the customer's rhythm allows, or a fall in frequency.
 
-    alpha: float = Field(
-        0.002, description="Fire when P(an active customer is this silent) < alpha."
-    )
-    min_silence_days: float = 14.0
-    min_gap_ratio: float = Field(3.0, description="Silence must also exceed this x the mean gap.")
-    min_purchases: int = Field(4, description="Below this the segment rhythm is used.")
-    min_joint_gap_ratio: float = Field(
-        2.0, description="Purchases and visits silent: purchase silence at least this x mean gap."
-    )
-    quiet_alpha: float = Field(
-        5e-5, description="Fire when purchases and visits together are this unlikely."
-    )
-    min_visit_gap_ratio: float = Field(
-        4.5, description="...and interaction silence at least this x the mean visit gap."
-    )
-    prior_weight: float = Field(4.0, description="Pseudo-gaps of the population rhythm.")
-    decline_alpha: float = Field(
-        0.002, description="Fire when the last gap plus the silence, as two gaps, is this unlikely."
-    )
+    Calibrated to a false-alarm budget per customer-day, split (a union bound)
+    over four tests: purchase silence, activity silence, purchase decline and
+    activity decline. See :mod:`anomon.core.detectors.drop_off`.
+    """
+
+    budget_per_1000_days: float = Field(
+        0.4, gt=0.0, le=100.0,
+        description="False alarms per 1000 customer-days all drop-off tests together may raise.")
+    purchase_silence_share: float = Field(0.5, ge=0.0, le=1.0)
+    activity_silence_share: float = Field(0.25, ge=0.0, le=1.0)
+    purchase_decline_share: float = Field(0.25, ge=0.0, le=1.0)
+    activity_decline_share: float = Field(0.0, ge=0.0, le=1.0)
+    activity_gate_gaps: float = Field(
+        3.0, ge=0.0, description="Activity silence speaks only once purchases are also this "
+        "many expected gaps overdue: whole breaks (holidays) are common and not renewal gaps.")
+    decline_ratio: float = Field(
+        0.25, gt=0.0, lt=1.0, description="The decline the CUSUM looks for: this x the old rate.")
+    resolve_fraction: float = Field(
+        0.5, gt=0.0, lt=1.0, description="A decline resolves at a purchase once every CUSUM is "
+        "below this fraction of its threshold.")
+    min_silence_days: float = Field(7.0, ge=0.0, description="No alarm on a shorter silence.")
+    min_purchases: int = Field(4, description="Below this the reasons say the baseline is "
+                               "mostly the population's.")
+    prior_weight: float = Field(4.0, description="Pseudo-gaps of the population rhythm (the "
+                                "rhythm churn and segment features use).")
+
+    @model_validator(mode="after")
+    def _shares_add_up(self) -> DropOffConfig:
+        total = (self.purchase_silence_share + self.activity_silence_share
+                 + self.purchase_decline_share + self.activity_decline_share)
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"drop_off shares add up to {total:g} > 1 (a union bound)")
+        return self
+
+    def budget(self, test: str) -> float:
+        """The budget per customer-day of one test (``purchase_silence``...)."""
+        share: float = getattr(self, f"{test}_share")
+        return share * self.budget_per_1000_days / 1000.0
 
 
 class ComplaintSpikeConfig(_Section):
@@ -67,10 +86,12 @@ class RefundAbuseConfig(_Section):
 
 
 class PaymentArrearsConfig(_Section):
-    """Overdue or failed payments, repeated."""
+    """Money owed: failed or overdue payments not yet settled."""
 
-    min_streak: int = 2
-    severe_days_overdue: int = 45
+    min_owed: int = Field(2, ge=1, description="This many unsettled amounts...")
+    span_days: float = Field(75.0, description="...that fell due within this many days.")
+    max_age_days: float = Field(30.0, description="One amount unsettled this long is arrears.")
+    severe_days_overdue: int = Field(45, description="One payment this late is arrears.")
 
 
 class SpendAnomalyConfig(_Section):

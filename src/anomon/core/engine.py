@@ -20,7 +20,6 @@ engine and are checkpointed with :meth:`Engine.models_state`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +31,7 @@ from anomon.core.detectors.complaint_spike import ComplaintSpikeDetector
 from anomon.core.detectors.drop_off import DropOffDetector
 from anomon.core.detectors.payment_arrears import PaymentArrearsDetector
 from anomon.core.detectors.refund_abuse import RefundAbuseDetector
-from anomon.core.detectors.rhythm import rhythm_of, silence_quantile_days
+from anomon.core.detectors.rhythm import rhythm_of
 from anomon.core.detectors.spend_anomaly import SpendAnomalyDetector
 from anomon.core.events import EVENT_TYPES, Event
 from anomon.core.features import (
@@ -46,7 +45,6 @@ from anomon.core.features import (
 from anomon.core.population import PopulationBaseline
 from anomon.core.segments import lifecycle_stage, value_tier
 from anomon.core.state import MAX_SEEN_IDS, CustomerState
-from anomon.core.timeutil import DAY
 
 MODELS_VERSION = 2  # 2: churn model trained by rehearsal, surprise features
 DEFAULT_LATENESS_S = 48 * 3600.0
@@ -89,20 +87,25 @@ class Engine:
         self.spend = SpendAnomalyDetector(self.config.spend_anomaly)
         self.churn = ChurnRiskDetector(self.config.churn_risk)
         self.drop_off = DropOffDetector()
-        self.event_detectors: list[Detector] = [
+        self.detectors: list[Detector] = [
+            self.spend,
             self.drop_off,
             ComplaintSpikeDetector(),
             RefundAbuseDetector(),
             PaymentArrearsDetector(),
             self.churn,
         ]
-        self.sweep_detectors: list[Detector] = [*self.event_detectors, self.spend]
-        self._by_type: dict[str, list[Detector]] = {
-            t: [d for d in self.event_detectors if t in d.event_types] for t in EVENT_TYPES
+        self._before: dict[str, list[Detector]] = {
+            t: [d for d in self.detectors if t in d.event_types and d.judges == "before"]
+            for t in EVENT_TYPES
+        }
+        self._after: dict[str, list[Detector]] = {
+            t: [d for d in self.detectors if t in d.event_types and d.judges == "after"]
+            for t in EVENT_TYPES
         }
         self.models = {
             d.kind: ModelRef(name=d.name, version=f"{d.version}.{MODELS_VERSION}")
-            for d in self.sweep_detectors
+            for d in self.detectors
         }
         self.policy = AlertPolicy(self.config.policy.cooldown_days)
 
@@ -125,13 +128,14 @@ class Engine:
         if partition >= 0:
             state.partition = partition
         verdicts: list[Verdict] = []
-        if event.type == "purchase":
-            spend = self.spend.on_event(state, event, self.ctx)
-            if spend is not None:
-                verdicts.append(spend)
+        ctx = self.ctx
+        for detector in self._before[event.type]:
+            verdict = detector.on_event(state, event, ctx)
+            if verdict is not None:
+                verdicts.append(verdict)
         self._fold(state, event, now)
-        for detector in self._by_type[event.type]:
-            verdict = detector.on_event(state, event, self.ctx)
+        for detector in self._after[event.type]:
+            verdict = detector.on_event(state, event, ctx)
             if verdict is not None:
                 verdicts.append(verdict)
         alerts = self._apply(state, verdicts, now) if verdicts else []
@@ -143,11 +147,10 @@ class Engine:
         pop = self.population
         if event.type == "purchase":
             amount = float(event.amount)
-            log_gap = add_purchase(state, now, amount, learn_amount=not self.spend.last_flagged)
+            log_gap = add_purchase(state, now, amount, learn_amount=False)  # spend learns sizes
             if log_gap is not None:
                 pop.observe_gap(log_gap)
-            if not self.spend.last_flagged:
-                pop.observe_amount(math.log1p(amount))
+            add_visit(state, now)
             pop.observe_value(decayed_value(state, now))
             pop.observe_refund_share(amount, 0.0)
         elif event.type == "refund":
@@ -155,11 +158,12 @@ class Engine:
             pop.observe_refund_share(0.0, float(event.amount))
         elif event.type == "complaint":
             add_complaint(state, now, event.severity or 2)
+            add_visit(state, now)
         elif event.type == "survey":
             if state.nps_ts is None or now >= state.nps_ts:
                 state.nps, state.nps_ts = event.score, now
         elif event.type == "payment":
-            add_payment(state, event.status.value, event.days_overdue)
+            add_payment(state, event.status.value, event.days_overdue)  # arrears keeps what is owed
         elif event.type == "interaction":
             add_visit(state, now)
         if now > state.last_ts:
@@ -178,7 +182,7 @@ class Engine:
         if now < state.next_check_ts:
             return []
         verdicts = []
-        for detector in self.sweep_detectors:
+        for detector in self.detectors:
             verdict = detector.on_sweep(state, now, self.ctx)
             if verdict is not None:
                 verdicts.append(verdict)
@@ -187,31 +191,9 @@ class Engine:
         return alerts
 
     def _next_check(self, state: CustomerState, now: float) -> float:
-        """The earliest event time at which a sweep could change something."""
-        cfg = self.config
-        due = self.churn.next_due(state, cfg.churn_risk)
-        if state.last_purchase_ts is not None and state.n_purchases >= 2:
-            d = cfg.drop_off
-            rhythm = rhythm_of(state, self.population, d.prior_weight)
-            m = rhythm.mean_days
-            silent_at = max(
-                d.min_silence_days,
-                d.min_gap_ratio * m,
-                silence_quantile_days(rhythm, d.alpha),
-            )
-            if state.visit_n >= 4:
-                silent_at = min(silent_at, max(d.min_silence_days, d.min_joint_gap_ratio * m))
-            if state.last_gap_days >= d.min_gap_ratio * m:
-                decline_at = silence_quantile_days(rhythm, d.decline_alpha, gaps=2)
-                decline_at = max(d.min_silence_days, decline_at - state.last_gap_days)
-                silent_at = min(silent_at, decline_at)
-            due = min(due, state.last_purchase_ts + silent_at * DAY)
-            churn = cfg.churn_risk
-            if self.churn.n_labels >= churn.min_labels and state.n_purchases >= churn.min_purchases:
-                start = max(now, state.last_purchase_ts + m * DAY)
-                due = min(due, start + churn.check_every_days * DAY)
-        if any(ep.open for ep in state.episodes.values()):
-            due = min(due, now + DAY)
+        """The earliest event time at which a sweep could change something: each detector's."""
+        ctx = self.ctx
+        due = min(d.next_check(state, now, ctx) for d in self.detectors)
         return max(due, now + 60.0) if due <= now else due
 
     # -- alerts -------------------------------------------------------------

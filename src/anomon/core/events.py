@@ -26,7 +26,7 @@ from pydantic import (
     TypeAdapter,
 )
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"  # 1.1: optional invoice_id on payments
 
 CustomerId = Annotated[str, Field(min_length=1, max_length=256, pattern=r"\S")]
 Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -120,6 +120,9 @@ class Payment(BaseEvent):
     currency: str | None = Field(None, min_length=3, max_length=3)
     status: PaymentStatus = Field(description="paid, overdue or failed.")
     days_overdue: Annotated[int, Field(ge=0, le=3650)] | None = None
+    invoice_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        None, description="The invoice this payment (or failed attempt) is for. A later paid "
+        "payment with the same id settles it; without ids, settlement goes by amount.")
 
 
 class Complaint(BaseEvent):

@@ -70,6 +70,7 @@ def add_purchase(
         gap_days = (ts - last) / DAY
         if gap_days >= MIN_GAP_DAYS:
             state.last_gap_days = gap_days
+            state.gap_ts = ts
             log_gap = math.log(gap_days)
             if state.gap_n >= PROTECT_AFTER_GAPS:
                 # a baseline must not learn what it would flag: clip outlying gaps
@@ -95,22 +96,29 @@ def add_purchase(
     return learned_gap
 
 
-MIN_VISIT_GAP_DAYS = 0.25
+BURST_DAYS = 0.25
+"""Activity less than this after the previous one belongs to the same burst (a session)."""
 
 
 def add_visit(state: CustomerState, ts: float) -> None:
-    """Fold an interaction (visit, login...) into the visit rhythm."""
+    """Fold an activity (order, visit, login, complaint...) into the activity-burst rhythm.
+
+    Events closer than ``BURST_DAYS`` to the previous one extend its burst; a
+    longer gap is one gap of the burst process. Visits glued to orders thus
+    make the same bursts as the orders, and carry no more evidence than they do.
+    """
     last = state.last_visit_ts
     if last is not None and ts > last:
         gap_days = (ts - last) / DAY
-        if gap_days < MIN_VISIT_GAP_DAYS:
-            return
-        log_gap = math.log(gap_days)
-        if state.visit_n >= PROTECT_AFTER_GAPS:
-            log_gap = min(log_gap, state.visit_mu + PROTECT_SD * math.sqrt(state.visit_var))
-        state.visit_n, state.visit_mu, state.visit_var = ew_update(
-            state.visit_n, state.visit_mu, state.visit_var, log_gap, EW_ALPHA
-        )
+        if gap_days >= BURST_DAYS:
+            state.act_gap_days = gap_days
+            state.act_gap_ts = ts
+            log_gap = math.log(gap_days)
+            if state.visit_n >= PROTECT_AFTER_GAPS:
+                log_gap = min(log_gap, state.visit_mu + PROTECT_SD * math.sqrt(state.visit_var))
+            state.visit_n, state.visit_mu, state.visit_var = ew_update(
+                state.visit_n, state.visit_mu, state.visit_var, log_gap, EW_ALPHA
+            )
     if last is None or ts > last:
         state.last_visit_ts = ts
 

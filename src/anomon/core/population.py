@@ -37,6 +37,37 @@ class PopulationBaseline:
         self._high = stats.Quantile(high_quantile)
         self._mid = stats.Quantile(mid_quantile)
         self.n_values = 0
+        # per channel ("purchase", "activity"): customers' log mean gap, for the rate prior
+        self.rhythm_stats: dict[str, list[float]] = {
+            "purchase": [0.0, math.log(30.0), 1.0], "activity": [0.0, math.log(10.0), 1.0]}
+
+    def observe_rhythm(self, channel: str, log_mean_gap: float) -> None:
+        """A customer's own log mean gap on ``channel`` (at one of their gaps)."""
+        n, mu, var = self.rhythm_stats[channel]
+        n_, mu, var = ew_update(int(n), mu, var, log_mean_gap, _ALPHA)
+        self.rhythm_stats[channel] = [float(n_), mu, var]
+
+    def rate_prior(self, channel: str) -> tuple[float, float]:
+        """``(a0, b0)``: a gamma prior of a customer's rate on ``channel`` (per day).
+
+        Fitted to the spread of customers' log mean gaps: shape from the
+        variance (trigamma), scale so the mean log rate matches one standard
+        deviation *slower* than the population's. Kept weak (shape <= 1) and
+        cautious: it speaks only for customers with little history, and a
+        prior that thinks them faster than they are would call their
+        ordinary gaps silences (frequent buyers are seen more often, so the
+        population statistics lean toward them).
+
+        >>> a0, b0 = PopulationBaseline().rate_prior("purchase")
+        >>> 0.5 <= a0 <= 1.0 and b0 > 0
+        True
+        """
+        _, mu, var = self.rhythm_stats[channel]
+        var = max(var, 0.05)
+        mu += math.sqrt(var)
+        a0 = min(1.0, max(0.5, (1.0 + math.sqrt(1.0 + 2.0 * var)) / (2.0 * var)))
+        # E[log rate] = digamma(a0) - log(b0) = -mu; digamma(a) ~ log(a) - 1/(2a) - 1/(12a^2)
+        return a0, a0 * math.exp(mu - 1.0 / (2.0 * a0) - 1.0 / (12.0 * a0 * a0))
 
     def observe_gap(self, log_gap: float) -> None:
         """A new inter-purchase gap (log days) somewhere in the population."""
@@ -75,5 +106,5 @@ class PopulationBaseline:
         return dict(self.__dict__)
 
     def load_state_dict(self, data: dict[str, Any]) -> None:
-        """Restore from :meth:`state_dict`."""
+        """Restore from :meth:`state_dict` (a field newer than the checkpoint keeps its default)."""
         self.__dict__.update(data)

@@ -23,10 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scipy.special import pdtrc
-
 from anomon.core.alerts import fingerprint
-from anomon.core.detectors.churn_risk import churn_features
 from anomon.core.detectors.rhythm import rhythm_of, visit_rhythm_of
 from anomon.core.engine import Engine
 from anomon.core.features import (
@@ -35,7 +32,6 @@ from anomon.core.features import (
     tenure_days,
     typical_amount,
     window_count,
-    window_sum,
 )
 from anomon.core.state import CustomerState
 from anomon.core.timeutil import to_rfc3339
@@ -70,40 +66,19 @@ def profile_features(engine: Engine, state: CustomerState, now: float) -> dict[s
         "nps": state.nps,
         "bad_payment_streak": state.pay_streak,
         "max_days_overdue": state.pay_max_overdue,
+        "owed_payments": len(state.owed),
+        "owed_amount": _r(sum(item[1] for item in state.owed), 2),
     }
 
 
 def profile_scores(engine: Engine, state: CustomerState, now: float) -> dict[str, Any]:
-    """Each detector's current score against its threshold (``None`` where it cannot judge)."""
-    cfg = engine.config
-    scores: dict[str, Any] = {}
-    drop = cfg.drop_off
-    if state.last_purchase_ts is not None and state.n_purchases >= 2:
-        rhythm = rhythm_of(state, engine.population, drop.prior_weight)
-        p = rhythm.silence_p(silence_days(state, now))
-        scores["drop_off"] = {"score": _r(1.0 - p, 6), "threshold": 1.0 - drop.alpha}
-    else:
-        scores["drop_off"] = {"score": None, "threshold": 1.0 - drop.alpha,
-                              "note": "needs two purchases"}
-    churn = cfg.churn_risk
-    ready = engine.churn.n_labels >= churn.min_labels and state.n_purchases >= churn.min_purchases
-    p_churn = engine.churn.probability(churn_features(state, now, engine.ctx))
-    scores["churn_risk"] = {"score": _r(p_churn) if ready else None, "threshold": churn.threshold,
-                            "labels_learned": engine.churn.n_labels}
-    spike = cfg.complaint_spike
-    recent = window_count(state.complaints, now, spike.window_days)
-    years = max(tenure_days(state, now), 365.0) / 365.0
-    rate = max((state.n_complaints - recent) / years, spike.prior_rate_per_year)
-    p_spike = float(pdtrc(recent - 1, rate * spike.window_days / 365.0)) if recent else 1.0
-    scores["complaint_spike"] = {"score": _r(1.0 - p_spike, 6), "threshold": 1.0 - spike.alpha}
-    refund = cfg.refund_abuse
-    bought = window_sum(state.purchases, now, refund.window_days)
-    refunded = window_sum(state.refunds, now, refund.window_days)
-    share = refunded / bought if bought > 0 else (10.0 if refunded > 0 else 0.0)
-    scores["refund_abuse"] = {"score": _r(min(share, 10.0)), "threshold": refund.min_ratio}
-    scores["payment_arrears"] = {"score": float(state.pay_streak),
-                                 "threshold": float(cfg.payment_arrears.min_streak)}
-    return scores
+    """Each detector's current score against its threshold, in surprise units.
+
+    The detectors compute these themselves (the same code that raises their
+    alerts), so the profile and the alerts agree; ``score`` is ``None`` where
+    a detector cannot judge yet, with a note saying why.
+    """
+    return {d.kind: d.score(state, now, engine.ctx).to_dict() for d in engine.detectors}
 
 
 def open_alerts(state: CustomerState) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ MAX_REFUNDS = 24
 MAX_COMPLAINTS = 16
 MAX_SEEN_IDS = 24
 MAX_PENDING = 4
+MAX_OWED = 12
 
 
 @dataclass(slots=True)
@@ -61,13 +62,20 @@ class CustomerState:
     gap_mu: float = 0.0  # EW mean of log(gap days)
     gap_var: float = 0.0
     last_gap_days: float = 0.0  # the most recent completed inter-purchase gap
+    gap_ts: float = 0.0  # event time at which that gap ended
     amt_n: int = 0
     amt_mu: float = 0.0  # EW mean of log1p(amount)
     amt_var: float = 0.0
-    last_visit_ts: float | None = None
+    # activity: purchases, visits, logins, complaints, merged into bursts
+    last_visit_ts: float | None = None  # the last activity of any kind
     visit_n: int = 0
-    visit_mu: float = 0.0  # EW mean of log(days between interactions)
+    visit_mu: float = 0.0  # EW mean of log(days between activity bursts)
     visit_var: float = 0.0
+    act_gap_days: float = 0.0  # the most recent completed gap between bursts
+    act_gap_ts: float = 0.0
+    # drop-off decline CUSUMs: [purchases, its reference rate, activity, its reference rate,
+    # purchase gaps and activity gaps seen by the CUSUMs]
+    decline: list[float] = field(default_factory=lambda: [0.0] * 6)
     # refunds, complaints, surveys, payments
     n_refunds: int = 0
     refund_total: float = 0.0
@@ -80,6 +88,7 @@ class CustomerState:
     n_bad_payments: int = 0
     pay_streak: int = 0  # consecutive overdue or failed payments
     pay_max_overdue: int = 0
+    owed: list[list[Any]] = field(default_factory=list)  # unsettled [ts, amount, invoice, days]
     # bookkeeping
     seen_ids: list[str] = field(default_factory=list)
     episodes: dict[str, Episode] = field(default_factory=dict)

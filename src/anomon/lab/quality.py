@@ -70,6 +70,14 @@ class KindScore:
     goal: float
     passed: bool | None
     """``None`` when not judged (no change of this kind)."""
+    alerts: int = 0
+    """Distinct firing alerts of this kind."""
+    precision: float | None = None
+    """Share of this kind's firing alerts that are not false alarms (``None`` without alerts)."""
+    median_delay_gaps: float | None = None
+    """Delay in the customer's own usual gaps (truth ``gap_days``), median over caught changes."""
+    false_alarms_per_1000: float = 0.0
+    """This kind's false alarms per 1000 customer-days."""
 
 
 @dataclass(frozen=True)
@@ -156,14 +164,31 @@ def score(
     recall_goals: Mapping[str, float] | None = None,
     max_false_alarms_per_1000: float = MAX_FALSE_ALARMS_PER_1000,
     related: Mapping[str, tuple[str, ...]] = RELATED_KINDS,
+    window_gaps: Mapping[str, float] | None = None,
+    split_modes: Iterable[str] = (),
 ) -> QualityReport:
-    """Score alerts against truth. ``window_days`` may be one number or one per kind."""
+    """Score alerts against truth. ``window_days`` may be one number or one per kind.
+
+    ``window_gaps`` widens a kind's window, per change, to that many of the
+    customer's usual gaps (truth ``gap_days``) when that is longer. With
+    ``split_modes`` naming a kind, that kind's changes with a ``mode`` also get
+    one row per mode (``drop_off/stop``), scored on their own.
+    """
     goals = {**RECALL_GOALS, **(recall_goals or {})}
+    gaps_window = dict(window_gaps or {})
+    split = frozenset(split_modes)
 
     def window(kind: str) -> float:
         if isinstance(window_days, Mapping):
             return float(window_days.get(kind, DEFAULT_WINDOW_DAYS))
         return float(window_days)
+
+    def row_window(kind: str, row: Mapping[str, Any]) -> float:
+        days = window(kind)
+        gap = row.get("gap_days")
+        if kind in gaps_window and gap:
+            days = max(days, gaps_window[kind] * float(gap))
+        return days
 
     firing: set[tuple[str, str, float]] = set()
     for n, alert in enumerate(alerts, 1):
@@ -186,45 +211,58 @@ def score(
         alert_times[(customer, kind)].append(ts)
     for times in alert_times.values():
         times.sort()
-    onsets: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for customer, kind, onset, _ in changes:
-        onsets[(customer, kind)].append(onset)
+    onsets: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    for customer, kind, onset, row in changes:
+        onsets[(customer, kind)].append((onset, row_window(kind, row)))
 
     early = EARLY_TOLERANCE_DAYS * DAY
     n_changes: Counter[str] = Counter()
     caught: Counter[str] = Counter()
     delays: dict[str, list[float]] = defaultdict(list)
+    gap_delays: dict[str, list[float]] = defaultdict(list)
     missed: list[dict[str, Any]] = []
     for customer, kind, onset, row in changes:
-        n_changes[kind] += 1
-        hits = [t for t in alert_times.get((customer, kind), ())
-                if onset - early <= t <= onset + window(kind) * DAY]
-        if hits:
-            caught[kind] += 1
-            delays[kind].append((hits[0] - onset) / DAY)
-        else:
+        keys = [kind]
+        if kind in split and row.get("mode"):
+            keys.append(f"{kind}/{row['mode']}")
+        limit = onset + row_window(kind, row) * DAY
+        hits = [t for t in alert_times.get((customer, kind), ()) if onset - early <= t <= limit]
+        for key in keys:
+            n_changes[key] += 1
+            if hits:
+                caught[key] += 1
+                delays[key].append((hits[0] - onset) / DAY)
+                if row.get("gap_days"):
+                    gap_delays[key].append((hits[0] - onset) / DAY / float(row["gap_days"]))
+        if not hits:
             missed.append(dict(row))
 
     false_alarms: Counter[str] = Counter()
     late: Counter[str] = Counter()
+    n_alerts: Counter[str] = Counter(kind for _, kind, _ in firing)
     for customer, kind, ts in firing:
         same = onsets.get((customer, kind), [])
-        if any(ts >= o - early for o in same):
-            if not any(o - early <= ts <= o + window(kind) * DAY for o in same):
+        if any(ts >= o - early for o, _ in same):
+            if not any(o - early <= ts <= o + w * DAY for o, w in same):
                 late[kind] += 1
             continue
-        if any(ts >= o - early for rel in related.get(kind, ()) for o in onsets.get(
+        if any(ts >= o - early for rel in related.get(kind, ()) for o, _ in onsets.get(
                 (customer, rel), [])):
             continue
         false_alarms[kind] += 1
 
     names = set(n_changes) | {k for _, k, _ in firing}
-    ordered = [k for k in KIND_ORDER if k in names] + sorted(names - set(KIND_ORDER))
+    ordered = [k for k in KIND_ORDER if k in names]
+    ordered = [x for k in ordered for x in (k, *sorted(n for n in names
+                                                        if n.startswith(f"{k}/")))]
+    ordered += sorted(names - set(ordered))
     kinds: dict[str, KindScore] = {}
     for kind in ordered:
         total = n_changes[kind]
         recall = caught[kind] / total if total else None
-        goal = goals.get(kind, DEFAULT_RECALL_GOAL)
+        goal = goals.get(kind, goals.get(kind.split("/")[0], DEFAULT_RECALL_GOAL))
+        base = kind.split("/")[0]
+        fired = n_alerts[kind] if kind == base else 0
         kinds[kind] = KindScore(
             kind=kind,
             changes=total,
@@ -236,6 +274,12 @@ def score(
             window_days=window(kind),
             goal=goal,
             passed=None if recall is None else recall >= goal,
+            alerts=fired,
+            precision=(fired - false_alarms[kind]) / fired if fired else None,
+            median_delay_gaps=(statistics.median(gap_delays[kind]) if gap_delays[kind]
+                               else None),
+            false_alarms_per_1000=(1000.0 * false_alarms[kind] / customer_days
+                                   if customer_days > 0 else 0.0),
         )
     total_fa = sum(false_alarms.values())
     rate = 1000.0 * total_fa / customer_days if customer_days > 0 else (

@@ -1,9 +1,16 @@
-"""The detector protocol and the verdict it returns."""
+"""The detector protocol, the verdict it returns and the one score scale of all kinds.
+
+Scores are *surprise*: ``-log10`` of the probability of what is seen for an
+unchanged customer (a probability of 1e-4 is a surprise of 4). Each detector
+states its threshold in the same unit, so an alert's ``score`` and
+``threshold`` compare across kinds (see :func:`surprise`).
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from anomon.core.alerts import Reason
 from anomon.core.detection_config import DetectionConfig
@@ -13,13 +20,28 @@ if TYPE_CHECKING:
     from anomon.core.events import Event
     from anomon.core.state import CustomerState
 
+NEVER = math.inf
+MAX_SURPRISE = 300.0
+
+
+def surprise(p: float) -> float:
+    """``-log10(p)``, capped at ``MAX_SURPRISE`` (the one score scale).
+
+    >>> surprise(1e-4), surprise(1.0), surprise(0.0)
+    (4.0, -0.0, 300.0)
+    """
+    if p <= 0.0:
+        return MAX_SURPRISE
+    return min(MAX_SURPRISE, -math.log10(min(p, 1.0)))
+
 
 @dataclass(slots=True)
 class Verdict:
     """A detector's judgement: the change holds (``firing``) or the customer recovered.
 
-    ``tag`` names the evidence (e.g. ``silence`` or ``decline``) so the recovery
-    rule can depend on it.
+    ``score`` and ``threshold`` are surprises (see the module docstring). ``tag``
+    names the evidence (e.g. ``silence`` or ``decline``) so the recovery rule can
+    depend on it.
     """
 
     kind: str
@@ -31,6 +53,23 @@ class Verdict:
     tag: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Score:
+    """A detector's current score and threshold for one customer (surprise units)."""
+
+    score: float | None
+    threshold: float
+    note: str = ""
+
+    def to_dict(self) -> dict[str, float | str | None]:
+        out: dict[str, float | str | None] = {
+            "score": None if self.score is None else round(self.score, 4),
+            "threshold": round(self.threshold, 4)}
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
 @dataclass(slots=True)
 class DetectionContext:
     """What detectors share: configuration and the population baseline."""
@@ -40,17 +79,27 @@ class DetectionContext:
 
 
 class Detector(Protocol):
-    """One kind of change. See :mod:`anomon.core.detectors`."""
+    """One kind of change, with all of its logic. See :mod:`anomon.core.detectors`."""
 
     kind: str
     name: str
     version: str
     event_types: frozenset[str]
     """The event types ``on_event`` looks at; the engine calls it for no others."""
+    judges: Literal["before", "after"]
+    """Whether ``on_event`` sees the state before or after the event is folded in."""
 
     def on_event(
         self, state: CustomerState, event: Event, ctx: DetectionContext
     ) -> Verdict | None: ...
 
     def on_sweep(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
+        ...
+
+    def next_check(self, state: CustomerState, now: float, ctx: DetectionContext) -> float:
+        """The earliest event time after which ``on_sweep`` could say something new."""
+        ...
+
+    def score(self, state: CustomerState, now: float, ctx: DetectionContext) -> Score:
+        """The current score against the threshold, as the profile shows it."""
         ...

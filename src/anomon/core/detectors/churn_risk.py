@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, Literal
 
 from river import compose, drift, linear_model, metrics, optim, preprocessing, utils
 
 from anomon.core.alerts import Reason
 from anomon.core.detection_config import ChurnRiskConfig
-from anomon.core.detectors.base import DetectionContext, Verdict
+from anomon.core.detectors.base import DetectionContext, Score, Verdict, surprise
 from anomon.core.detectors.rhythm import rhythm_of, visit_rhythm_of
 from anomon.core.events import Event
 from anomon.core.features import (
@@ -69,6 +69,15 @@ MAX_SURPRISE = 12.0  # -log10 of a silence probability, capped
 log = logging.getLogger(__name__)
 
 
+def churn_surprise(p_churn: float) -> float:
+    """Surprise of a churn probability: ``-log10 P(they buy again within the horizon)``.
+
+    >>> round(churn_surprise(0.5), 3)
+    0.301
+    """
+    return surprise(1.0 - p_churn)
+
+
 def churn_features(state: CustomerState, now: float, ctx: DetectionContext) -> dict[str, float]:
     """The churn model's inputs for ``state`` as of ``now``.
 
@@ -85,7 +94,7 @@ def churn_features(state: CustomerState, now: float, ctx: DetectionContext) -> d
         rhythm = rhythm_of(state, ctx.population, ctx.config.drop_off.prior_weight)
         silence_ratio = silence / rhythm.mean_days
         silence_surprise = -math.log10(max(rhythm.silence_p(silence), 1e-300))
-    if visit_silence > 0.0:
+    if visit_silence > 0.0 and state.visit_n > state.gap_n + 2:  # activity beyond the orders
         visits = visit_rhythm_of(state)
         if visits is not None:
             visit_ratio = visit_silence / visits.mean_days
@@ -126,8 +135,9 @@ class ChurnRiskDetector:
 
     kind = "churn_risk"
     event_types = frozenset({"purchase"})
+    judges: Literal["before", "after"] = "after"
     name = "churn-logreg"
-    version = "2"
+    version = "3"
 
     def __init__(self, cfg: ChurnRiskConfig | None = None) -> None:
         cfg = cfg or ChurnRiskConfig()
@@ -156,7 +166,8 @@ class ChurnRiskDetector:
         if state.is_open(self.kind):
             p = self.probability(churn_features(state, now, ctx))
             if p < cfg.resolve_threshold:
-                return Verdict(self.kind, firing=False, score=p, events=[event.event_id])
+                return Verdict(self.kind, firing=False, score=churn_surprise(p),
+                               events=[event.event_id])
         return None
 
     def on_sweep(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
@@ -171,15 +182,37 @@ class ChurnRiskDetector:
         x = churn_features(state, now, ctx)
         p = self.probability(x)
         if state.is_open(self.kind):
-            return Verdict(self.kind, firing=False, score=p) if p < cfg.resolve_threshold else None
+            if p < cfg.resolve_threshold:
+                return Verdict(self.kind, firing=False, score=churn_surprise(p))
+            return None
         if p < cfg.threshold:
             return None
-        return Verdict(self.kind, firing=True, score=round(p, 4), threshold=cfg.threshold,
+        return Verdict(self.kind, firing=True, score=round(churn_surprise(p), 4),
+                       threshold=round(churn_surprise(cfg.threshold), 4),
                        reasons=self.explain(x, p, cfg.horizon_days))
 
-    def score(self, state: CustomerState, now: float, ctx: DetectionContext) -> float:
+    def probability_at(self, state: CustomerState, now: float, ctx: DetectionContext) -> float:
         """P(no purchase within the horizon) for this customer as of ``now``, silence included."""
         return self.probability(churn_features(state, now, ctx))
+
+    def score(self, state: CustomerState, now: float, ctx: DetectionContext) -> Score:
+        cfg = ctx.config.churn_risk
+        threshold = churn_surprise(cfg.threshold)
+        if self.n_labels < cfg.min_labels or state.n_purchases < cfg.min_purchases:
+            return Score(None, threshold, f"model learning ({self.n_labels} labels)")
+        return Score(churn_surprise(self.probability_at(state, now, ctx)), threshold)
+
+    def next_check(self, state: CustomerState, now: float, ctx: DetectionContext) -> float:
+        cfg = ctx.config.churn_risk
+        due = self.next_due(state, cfg)
+        if state.is_open(self.kind):
+            due = min(due, now + DAY)
+        elif (state.last_purchase_ts is not None and self.n_labels >= cfg.min_labels
+                and state.n_purchases >= cfg.min_purchases):
+            mean_gap = rhythm_of(state, ctx.population, ctx.config.drop_off.prior_weight).mean_days
+            start = max(now, state.last_purchase_ts + mean_gap * DAY)
+            due = min(due, start + cfg.check_every_days * DAY)
+        return due
 
     def probability(self, x: dict[str, float]) -> float:
         """P(no purchase within the horizon)."""

@@ -1,144 +1,284 @@
-"""Drop-off: silence longer than the customer's own rhythm allows, or a fall in frequency.
+"""Drop-off: silence longer than the customer's rhythm allows, or a fall in frequency.
 
-Absence cannot be seen when an event arrives, so this detector works in the
-sweep. Two tests, both on the customer's gamma rhythm (see
-:mod:`anomon.core.detectors.rhythm`):
+Calibrated to a false-alarm budget per customer-day (``budget_per_1000_days``),
+not to a p-value per gap: a customer who buys every three days and one who
+buys monthly, a long history and last week's newcomer, spend the same budget.
+Two point processes of the customer are watched, each as a gamma renewal
+process with an uncertain rate (:mod:`anomon.core.detectors.renewal`):
 
-* **silence**: P(an unchanged customer is silent this long) < ``alpha``, and the
-  silence is at least ``min_gap_ratio`` x the mean gap and ``min_silence_days``;
-* **quiet**: purchases *and* visits have both stopped: the purchase silence and
-  the interaction silence, each judged against its own rhythm, combined
-  (Fisher's method) are less likely than ``alpha``, with the purchase silence at
-  least ``min_joint_gap_ratio`` x the mean gap. Visits come far more often than
-  orders, so this sees a full stop weeks before purchases alone could;
-* **decline**: the last completed gap plus the current silence, as a sum of two
-  gaps, is as unlikely (buying at a fraction of the old rate).
+* **purchases** (orders less than half a day apart are one basket);
+* **activity**: orders, visits, logins, complaints merged into bursts (events
+  less than six hours apart are one burst). Visits that come in sessions just
+  before an order make the same bursts as the orders: they add no evidence.
+  Browsing on its own makes many more bursts, and a stop shows much sooner.
 
-It resolves on the next purchase after a silence alert; after a decline alert,
-once a purchase comes within twice the usual gap again.
+On each process two tests run, each with its own share of the budget; shares
+add up (a union bound: the tests need not be independent, and their p-values
+are never multiplied):
+
+* **silence**: the rate-weighted predictive survival of the current silence
+  falls below ``budget x expected gap``;
+* **decline**: a gamma-renewal CUSUM for a fall to ``decline_ratio`` x the
+  reference rate (the posterior rate's 10% quantile, so an overestimated rate
+  is no decline; frozen when the excursion starts) passes
+  ``ln(1 / (budget x expected gap))``.
+
+Scores are surprises (``-log10`` probability, see
+:mod:`anomon.core.detectors.base`). A silence alert resolves on the next
+purchase; a decline alert at a purchase once every CUSUM is below
+``resolve_fraction`` of its threshold.
+
+>>> from anomon.core.detection_config import DetectionConfig
+>>> from anomon.core.population import PopulationBaseline
+>>> from anomon.core.state import CustomerState
+>>> from anomon.core.features import add_purchase, add_visit
+>>> from anomon.core.timeutil import DAY
+>>> ctx = DetectionContext(DetectionConfig(), PopulationBaseline())
+>>> s, d = CustomerState.new("c1", 0.0), DropOffDetector()
+>>> for week in range(20):
+...     _ = add_purchase(s, week * 7 * DAY, 30.0); add_visit(s, week * 7 * DAY)
+...     d.learn(s, ctx)
+>>> d.on_sweep(s, s.last_purchase_ts + 10 * DAY, ctx) is None
+True
+>>> v = d.on_sweep(s, s.last_purchase_ts + 70 * DAY, ctx)
+>>> v.tag, v.score >= v.threshold
+('purchase_silence', True)
+>>> due = d.next_check(s, s.last_purchase_ts, ctx)
+>>> s.last_purchase_ts + 10 * DAY < due <= s.last_purchase_ts + 70 * DAY
+True
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from typing import Literal
+
 from anomon.core.alerts import Reason
-from anomon.core.detectors.base import DetectionContext, Verdict
-from anomon.core.detectors.rhythm import combined_p, rhythm_of, visit_rhythm_of
+from anomon.core.detection_config import DropOffConfig
+from anomon.core.detectors.base import NEVER, DetectionContext, Score, Verdict
+from anomon.core.detectors.renewal import (
+    LN10,
+    Renewal,
+    cusum_step,
+    cusum_threshold,
+    days_to_evidence,
+    in_gap_evidence,
+    renewal,
+)
 from anomon.core.events import Event
-from anomon.core.features import activity_silence_days, silence_days
 from anomon.core.state import CustomerState
+from anomon.core.timeutil import DAY
+
+CHANNELS: tuple[str, str] = ("purchase", "activity")
+TESTS: tuple[str, ...] = ("purchase_silence", "activity_silence", "purchase_decline",
+                          "activity_decline")
+INFORMATIVE_ACTIVITY = 1.5
+_WORDS = {"purchase": "purchase", "activity": "purchase, visit or contact"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Test:
+    """One test's outcome on one channel, in surprise units."""
+
+    channel: str
+    test: str
+    score: float
+    threshold: float
+    silence: float
+    model: Renewal
+    ref_rate: float = 0.0
+    eligible: bool = True
+
+    @property
+    def firing(self) -> bool:
+        return self.eligible and self.score >= self.threshold
 
 
 class DropOffDetector:
-    """Silence and frequency decline against the customer's rhythm."""
+    """Silence and frequency decline against the customer's renewal rhythm."""
 
     kind = "drop_off"
-    event_types = frozenset({"purchase"})
-    name = "rhythm-gamma"
-    version = "1"
+    event_types = frozenset({"purchase", "interaction", "complaint"})
+    judges: Literal["before", "after"] = "after"
+    name = "renewal-budget"
+    version = "2"
+
+    # -- learning -------------------------------------------------------------------------
+
+    def learn(self, state: CustomerState, ctx: DetectionContext) -> None:
+        """Fold newly completed gaps into the decline CUSUMs and the population prior."""
+        seen = state.decline
+        for i, channel in enumerate(CHANNELS):
+            n = state.gap_n if channel == "purchase" else state.visit_n
+            if n == int(seen[4 + i]):
+                continue
+            seen[4 + i] = float(n)
+            if n >= 4:
+                mu, var = ((state.gap_mu, state.gap_var) if channel == "purchase"
+                           else (state.visit_mu, state.visit_var))
+                ctx.population.observe_rhythm(channel, mu + 0.5 * var)
+            if getattr(ctx.config.drop_off, f"{channel}_decline_share") <= 0.0:
+                continue
+            model = self.model(state, channel, ctx)
+            gap = state.last_gap_days if channel == "purchase" else state.act_gap_days
+            ref = seen[2 * i + 1]
+            if ref > 0.0:
+                seen[2 * i] = cusum_step(seen[2 * i], model.shape, ref,
+                                         ctx.config.drop_off.decline_ratio, gap)
+            if seen[2 * i] == 0.0:  # a new excursion starts from today's (cautious) rate
+                seen[2 * i + 1] = model.rate_quantile()
+
+    @staticmethod
+    def budgets(state: CustomerState, cfg: DropOffConfig) -> dict[str, float]:
+        """Budget per customer-day of each test; they add up to ``budget_per_1000_days``.
+
+        Activity that is not at least ``INFORMATIVE_ACTIVITY`` x as frequent as
+        purchases (visits glued to orders, or none) tells nothing the orders do
+        not: its shares go to the purchase tests instead of being wasted.
+        """
+        out = {t: cfg.budget(t) for t in TESTS}
+        informative = (state.visit_n >= 2 and state.gap_n >= 1
+                       and state.gap_mu - state.visit_mu >= math.log(INFORMATIVE_ACTIVITY))
+        if not informative:
+            out["purchase_silence"] += out.pop("activity_silence")
+            out["purchase_decline"] += out.pop("activity_decline")
+        return {t: b for t, b in out.items() if b > 0.0}
+
+    def model(self, state: CustomerState, channel: str, ctx: DetectionContext) -> Renewal:
+        """The renewal model of one channel."""
+        prior = ctx.population.rate_prior(channel)
+        if channel == "purchase":
+            return renewal(state.gap_n, state.gap_mu, state.gap_var, prior)
+        return renewal(state.visit_n, state.visit_mu, state.visit_var, prior)
+
+    # -- hooks ----------------------------------------------------------------------------
 
     def on_event(self, state: CustomerState, event: Event, ctx: DetectionContext) -> Verdict | None:
-        if event.type != "purchase":
+        self.learn(state, ctx)
+        if event.type != "purchase" or not state.is_open(self.kind):
             return None
-        if not state.is_open(self.kind):
-            return None
-        if state.episodes[self.kind].tag in ("silence", "quiet"):
+        if state.episodes[self.kind].tag.endswith("silence"):
             return Verdict(self.kind, firing=False, events=[event.event_id])
-        rhythm = rhythm_of(state, ctx.population, ctx.config.drop_off.prior_weight)
-        if state.last_gap_days <= 2.0 * rhythm.mean_days:
-            return Verdict(self.kind, firing=False, events=[event.event_id])
-        return None
+        cfg = ctx.config.drop_off
+        budgets = self.budgets(state, cfg)
+        for i, channel in enumerate(CHANNELS):
+            budget = budgets.get(f"{channel}_decline")
+            ref = state.decline[2 * i + 1]
+            if budget is None or ref <= 0.0:
+                continue
+            if state.decline[2 * i] >= cfg.resolve_fraction * cusum_threshold(budget, 1.0 / ref):
+                return None
+        return Verdict(self.kind, firing=False, events=[event.event_id])
 
     def on_sweep(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
+        if state.is_open(self.kind):
+            return None
+        tests = self._tests(state, now, ctx)
+        firing = [t for t in tests if t.firing]
+        if not firing:
+            return None
+        best = max(firing, key=lambda t: t.score - t.threshold)
+        return Verdict(self.kind, firing=True, score=round(best.score, 3),
+                       threshold=round(best.threshold, 3), tag=f"{best.channel}_{best.test}",
+                       reasons=self._reasons(state, best, ctx))
+
+    def score(self, state: CustomerState, now: float, ctx: DetectionContext) -> Score:
+        tests = self._tests(state, now, ctx)
+        if not tests:
+            return Score(None, 0.0, "needs two purchases")
+        best = max(tests, key=lambda t: t.score - t.threshold)
+        return Score(best.score, best.threshold, f"{best.channel} {best.test}")
+
+    def next_check(self, state: CustomerState, now: float, ctx: DetectionContext) -> float:
+        if state.last_purchase_ts is None or state.n_purchases < 2 or state.is_open(self.kind):
+            return NEVER
         cfg = ctx.config.drop_off
+        budgets = self.budgets(state, cfg)
+        due = gate = NEVER
+        for i, channel in enumerate(CHANNELS):
+            last = self._last(state, channel)
+            if last is None or f"{channel}_silence" not in budgets:
+                continue
+            model = self.model(state, channel, ctx)
+            wait = model.silence_threshold_days(budgets[f"{channel}_silence"])
+            if channel == "purchase":
+                gate = state.last_purchase_ts + cfg.activity_gate_gaps * model.expected_gap * DAY
+            else:
+                wait = max(wait, (gate - last) / DAY)
+            ref = state.decline[2 * i + 1]
+            if ref > 0.0 and f"{channel}_decline" in budgets:
+                h = cusum_threshold(budgets[f"{channel}_decline"], 1.0 / ref)
+                wait = min(wait, days_to_evidence(model.shape, ref, cfg.decline_ratio,
+                                                  h - state.decline[2 * i]))
+            due = min(due, last + max(wait, cfg.min_silence_days) * DAY)
+        return due
+
+    # -- the tests ------------------------------------------------------------------------
+
+    @staticmethod
+    def _last(state: CustomerState, channel: str) -> float | None:
+        return state.last_purchase_ts if channel == "purchase" else state.last_visit_ts
+
+    def _tests(self, state: CustomerState, now: float, ctx: DetectionContext) -> list[_Test]:
         if state.last_purchase_ts is None or state.n_purchases < 2:
-            return None
-        rhythm = rhythm_of(state, ctx.population, cfg.prior_weight)
-        silence = silence_days(state, now)
-        if silence < cfg.min_silence_days or silence < 0.5 * rhythm.mean_days:
-            return None
-        own = state.n_purchases >= cfg.min_purchases
-        baseline_note = "" if own else " (segment baseline: little history of their own)"
-        p_silence = rhythm.silence_p(silence)
-        if p_silence < cfg.alpha and silence >= cfg.min_gap_ratio * rhythm.mean_days:
-            return Verdict(
-                self.kind,
-                firing=True,
-                score=1.0 - p_silence,
-                threshold=1.0 - cfg.alpha,
-                tag="silence",
-                reasons=[
-                    silence_reason(silence, rhythm.mean_days, baseline_note),
-                    Reason(
-                        feature="p_silence",
-                        value=p_silence,
-                        baseline=cfg.alpha,
-                        text=f"an active customer is this silent with probability {p_silence:.1e}",
-                    ),
-                ],
-            )
-        quiet = self._quiet(state, now, silence, p_silence, rhythm.mean_days, ctx, baseline_note)
-        if quiet is not None:
-            return quiet
-        last_gap = state.last_gap_days
-        if last_gap >= cfg.min_gap_ratio * rhythm.mean_days and state.gap_n >= cfg.min_purchases:
-            p_decline = rhythm.silence_p(last_gap + silence, gaps=2)
-            if p_decline < cfg.decline_alpha:
-                rate_ratio = 2.0 * rhythm.mean_days / (last_gap + silence)
-                return Verdict(
-                    self.kind,
-                    firing=True,
-                    score=1.0 - p_decline,
-                    threshold=1.0 - cfg.decline_alpha,
-                    tag="decline",
-                    reasons=[
-                        Reason(
-                            feature="purchase_rate_ratio",
-                            value=round(rate_ratio, 3),
-                            baseline=1.0,
-                            text=(
-                                f"buying at {rate_ratio:.0%} of their usual rate: last gap "
-                                f"{last_gap:.0f} days, now {silence:.0f} days silent, usually "
-                                f"{rhythm.mean_days:.0f}"
-                            ),
-                        ),
-                    ],
-                )
-        return None
-
-    def _quiet(self, state: CustomerState, now: float, silence: float, p_silence: float,
-               mean_gap: float, ctx: DetectionContext, baseline_note: str) -> Verdict | None:
-        """Purchases and visits silent together (see the module docstring)."""
+            return []
         cfg = ctx.config.drop_off
-        visits = visit_rhythm_of(state)
-        if visits is None or silence < cfg.min_joint_gap_ratio * mean_gap:
-            return None
-        visit_silence = activity_silence_days(state, now)
-        if visit_silence < cfg.min_visit_gap_ratio * visits.mean_days:
-            return None
-        p_visit = visits.silence_p(visit_silence)
-        p = combined_p(p_silence, p_visit)
-        if p >= cfg.quiet_alpha:
-            return None
-        return Verdict(
-            self.kind,
-            firing=True,
-            score=1.0 - p,
-            threshold=1.0 - cfg.quiet_alpha,
-            tag="quiet",
-            reasons=[
-                silence_reason(silence, mean_gap, baseline_note),
-                Reason(feature="visit_silence_days", value=round(visit_silence, 1),
-                       baseline=round(visits.mean_days, 1),
-                       text=(f"no visit or contact for {visit_silence:.0f} days; usually every "
-                             f"{visits.mean_days:.1f} days")),
-                Reason(feature="p_quiet", value=p, baseline=cfg.quiet_alpha,
-                       text=f"an active customer is this quiet with probability {p:.1e}"),
-            ],
-        )
+        budgets = self.budgets(state, cfg)
+        out = []
+        purchase_silence = gate = 0.0
+        for i, channel in enumerate(CHANNELS):
+            last = self._last(state, channel)
+            if last is None or f"{channel}_silence" not in budgets:
+                continue
+            silence = max(0.0, (now - last) / DAY)
+            eligible = silence >= cfg.min_silence_days
+            if channel == "activity":
+                eligible = eligible and purchase_silence >= gate
+            model = self.model(state, channel, ctx)
+            out.append(_Test(channel, "silence", model.silence_surprise(silence),
+                             model.silence_threshold(budgets[f"{channel}_silence"]),
+                             silence, model, eligible=eligible))
+            if channel == "purchase":
+                purchase_silence = silence
+                gate = cfg.activity_gate_gaps * model.expected_gap
+            ref = state.decline[2 * i + 1]
+            if ref > 0.0 and f"{channel}_decline" in budgets:
+                value = state.decline[2 * i] + in_gap_evidence(
+                    model.shape, ref, cfg.decline_ratio, silence)
+                h = cusum_threshold(budgets[f"{channel}_decline"], 1.0 / ref)
+                out.append(_Test(channel, "decline", value / LN10, h / LN10, silence, model,
+                                 ref, eligible))
+        return out
 
+    def _reasons(self, state: CustomerState, test: _Test, ctx: DetectionContext) -> list[Reason]:
+        cfg = ctx.config.drop_off
+        own = state.n_purchases >= cfg.min_purchases
+        note = "" if own else " (mostly the population's rhythm: little history of their own)"
+        usual = test.model.expected_gap
+        what = _WORDS[test.channel]
+        reasons = [Reason(
+            feature=f"{test.channel}_silence_days", value=round(test.silence, 1),
+            baseline=round(usual, 1),
+            text=f"no {what} for {test.silence:.0f} days; usually every {usual:.1f} days{note}")]
+        if test.test == "silence":
+            p = 10.0 ** -test.score
+            reasons.append(Reason(
+                feature=f"{test.channel}_silence_surprise", value=round(test.score, 2),
+                baseline=round(test.threshold, 2),
+                text=f"an unchanged customer is this silent with probability {p:.1e} per "
+                     f"usual gap"))
+        else:
+            rate = 1.0 / test.ref_rate
+            recent = self._recent_gap(state, test.channel)
+            reasons.append(Reason(
+                feature=f"{test.channel}_decline_evidence", value=round(test.score, 2),
+                baseline=round(test.threshold, 2),
+                text=(f"{what} rhythm slowed: recent gaps about {recent:.0f} days against "
+                      f"{rate:.1f} before (evidence {test.score:.1f} of "
+                      f"{test.threshold:.1f} needed)")))
+        return reasons
 
-def silence_reason(silence: float, mean_gap: float, baseline_note: str) -> Reason:
-    """The reason line for a purchase silence against the customer's usual gap."""
-    return Reason(feature="silence_days", value=round(silence, 1), baseline=round(mean_gap, 1),
-                  text=(f"no purchase for {silence:.0f} days; usually buys every "
-                        f"{mean_gap:.0f} days{baseline_note}"))
+    @staticmethod
+    def _recent_gap(state: CustomerState, channel: str) -> float:
+        return state.last_gap_days if channel == "purchase" else state.act_gap_days

@@ -3,16 +3,36 @@
 Fires when, over ``window_days``, there are at least ``min_refunds`` refunds,
 refunded value is at least ``min_ratio`` of purchased value, and that ratio is
 ``baseline_multiple`` x the customer's own earlier ratio (floored at the
-population's). Resolves when the ratio falls below ``resolve_ratio``.
+population's). Resolves when the ratio falls below ``resolve_ratio``. Score
+and threshold are surprises (see :func:`refund_surprise`); the threshold is
+the surprise of ``min_refunds`` refunds at the smallest ratio that fires.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 from anomon.core.alerts import Reason
-from anomon.core.detectors.base import DetectionContext, Verdict
+from anomon.core.detectors.base import NEVER, DetectionContext, Score, Verdict, surprise
 from anomon.core.events import Event
 from anomon.core.features import window_count, window_sum
 from anomon.core.state import CustomerState
+from anomon.core.timeutil import DAY
+
+
+def refund_surprise(refunds: int, ratio: float, baseline: float) -> float:
+    """Surprise of ``refunds`` refunds at ``ratio`` of value when ``baseline`` is usual.
+
+    Each refund is read as a draw that returns at least ``ratio`` of its order
+    when an unchanged customer does so with probability ``min(1, baseline / ratio)``
+    (Markov's bound), so ``refunds`` of them: the bound to that power.
+
+    >>> round(refund_surprise(4, 0.8, 0.05), 2)
+    4.82
+    """
+    if refunds <= 0 or ratio <= 0.0:
+        return 0.0
+    return surprise(min(1.0, baseline / ratio) ** refunds)
 
 
 class RefundAbuseDetector:
@@ -20,8 +40,9 @@ class RefundAbuseDetector:
 
     kind = "refund_abuse"
     event_types = frozenset({"refund", "purchase"})
+    judges: Literal["before", "after"] = "after"
     name = "refund-ratio"
-    version = "1"
+    version = "2"
 
     def on_event(self, state: CustomerState, event: Event, ctx: DetectionContext) -> Verdict | None:
         if event.type == "refund":
@@ -34,6 +55,27 @@ class RefundAbuseDetector:
         if not state.is_open(self.kind):
             return None
         return self._judge(state, now, ctx)
+
+    def next_check(self, state: CustomerState, now: float, ctx: DetectionContext) -> float:
+        return now + DAY if state.is_open(self.kind) else NEVER
+
+    def score(self, state: CustomerState, now: float, ctx: DetectionContext) -> Score:
+        cfg = ctx.config.refund_abuse
+        refunds = window_count(state.refunds, now, cfg.window_days)
+        refunded = window_sum(state.refunds, now, cfg.window_days)
+        bought = window_sum(state.purchases, now, cfg.window_days)
+        ratio = refunded / bought if bought > 0 else (10.0 if refunded > 0 else 0.0)
+        baseline = self._baseline(state, refunded, bought, ctx)
+        return Score(refund_surprise(refunds, ratio, baseline), refund_surprise(
+            cfg.min_refunds, max(cfg.min_ratio, cfg.baseline_multiple * baseline), baseline))
+
+    @staticmethod
+    def _baseline(state: CustomerState, refunded: float, bought: float,
+                  ctx: DetectionContext) -> float:
+        earlier_refunds = max(0.0, state.refund_total - refunded)
+        earlier_bought = max(0.0, state.spend_total - bought)
+        own = earlier_refunds / earlier_bought if earlier_bought > 0 else 0.0
+        return max(own, ctx.population.refund_ratio)
 
     def _judge(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
         cfg = ctx.config.refund_abuse
@@ -50,17 +92,16 @@ class RefundAbuseDetector:
             return None
         if refunds < cfg.min_refunds or ratio < cfg.min_ratio:
             return None
-        earlier_refunds = max(0.0, state.refund_total - refunded)
-        earlier_bought = max(0.0, state.spend_total - bought)
-        own = earlier_refunds / earlier_bought if earlier_bought > 0 else 0.0
-        baseline = max(own, ctx.population.refund_ratio)
+        baseline = self._baseline(state, refunded, bought, ctx)
         if ratio < cfg.baseline_multiple * baseline:
             return None
         return Verdict(
             self.kind,
             firing=True,
-            score=min(ratio, 10.0),
-            threshold=max(cfg.min_ratio, cfg.baseline_multiple * baseline),
+            score=round(refund_surprise(refunds, ratio, baseline), 3),
+            threshold=round(refund_surprise(
+                cfg.min_refunds, max(cfg.min_ratio, cfg.baseline_multiple * baseline),
+                baseline), 3),
             events=list(state.evidence.get(self.kind, [])),
             reasons=[
                 Reason(feature="refund_ratio", value=round(ratio, 3),

@@ -82,18 +82,6 @@ def visit_rhythm_of(state: CustomerState) -> Rhythm | None:
     return Rhythm(mean_days=math.exp(state.visit_mu + 1.0 / (2.0 * k)), shape=k, own_gaps=n)
 
 
-def combined_p(p1: float, p2: float) -> float:
-    """Fisher's combination of two independent p-values.
-
-    >>> round(combined_p(0.01, 0.01), 5)
-    0.00102
-    """
-    x = p1 * p2
-    if x <= 0.0:
-        return 0.0
-    return min(1.0, x * (1.0 - math.log(x)))
-
-
 def rhythm_of(state: CustomerState, population: PopulationBaseline, prior_weight: float) -> Rhythm:
     """The customer's rhythm, shrunk toward the population when history is short."""
     n = min(state.gap_n, EFFECTIVE_GAPS)

@@ -12,25 +12,38 @@ Two opinions on each purchase, judged *before* the order is learned:
 
 Fires when the order is at least ``min_ratio`` x typical and either the z-score
 passes ``z_threshold`` or the trees flag it with ``z_threshold - 1``. Resolves
-on the next ordinary order or after ``resolve_after_days``.
+on the next ordinary order or after ``resolve_after_days``. The detector owns
+its order-size baseline: it learns each order *after* judging it, and never an
+order it flags. Scores are surprises: ``-log10`` of the normal tail of the z-score.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from river import anomaly, stats
 
 from anomon.core.alerts import Reason
 from anomon.core.detection_config import SpendAnomalyConfig
-from anomon.core.detectors.base import DetectionContext, Verdict
+from anomon.core.detectors.base import NEVER, DetectionContext, Score, Verdict, surprise
 from anomon.core.detectors.rhythm import rhythm_of
 from anomon.core.events import Event
+from anomon.core.ewstat import ew_update
+from anomon.core.features import EW_ALPHA
 from anomon.core.state import CustomerState
 from anomon.core.timeutil import DAY
 
 HST_SAMPLE = 8
+
+
+def z_surprise(z: float) -> float:
+    """Surprise of a z-score: ``-log10`` of the upper normal tail.
+
+    >>> round(z_surprise(4.0), 2)
+    4.5
+    """
+    return surprise(0.5 * math.erfc(z / math.sqrt(2.0)))
 
 
 class SpendAnomalyDetector:
@@ -38,8 +51,9 @@ class SpendAnomalyDetector:
 
     kind = "spend_anomaly"
     event_types = frozenset({"purchase"})
+    judges: Literal["before", "after"] = "before"
     name = "spend-z-hst"
-    version = "1"
+    version = "2"
 
     def __init__(self, cfg: SpendAnomalyConfig | None = None, seed: int = 42) -> None:
         cfg = cfg or SpendAnomalyConfig()
@@ -49,29 +63,26 @@ class SpendAnomalyDetector:
         self.hst_threshold = stats.Quantile(cfg.hst_quantile)
         self.hst_seen = 0
         self._counter = 0
-        self.last_flagged = False
 
     def on_event(self, state: CustomerState, event: Event, ctx: DetectionContext) -> Verdict | None:
-        self.last_flagged = False
         if event.type != "purchase":
             return None
         cfg = ctx.config.spend_anomaly
         amount = float(event.amount)
-        n, w = state.amt_n, cfg.prior_weight
-        pop = ctx.population
-        mu = (n * state.amt_mu + w * pop.amt_mu) / (n + w)
-        var = (n * state.amt_var + w * pop.amt_var) / (n + w)
-        sd = max(math.sqrt(var), cfg.min_sd)
+        mu, sd = self._baseline(state, ctx)
         z = (math.log1p(amount) - mu) / sd
         typical = math.expm1(mu)
         ratio = amount / typical if typical > 0 else 0.0
+        n = state.amt_n
         candidate = ratio >= cfg.min_ratio and n >= cfg.min_purchases and z >= cfg.z_threshold - 1
         hst_score, hst_cut = self._hst(state, z, ctx, candidate)
         flagged = candidate and (
             z >= cfg.z_threshold or hst_score > hst_cut or ratio >= cfg.strong_ratio
         )
-        self.last_flagged = flagged
-        if not flagged:
+        if not flagged:  # a baseline must not learn what it flags
+            state.amt_n, state.amt_mu, state.amt_var = ew_update(
+                state.amt_n, state.amt_mu, state.amt_var, math.log1p(amount), EW_ALPHA)
+            ctx.population.observe_amount(math.log1p(amount))
             if state.is_open(self.kind) and z < 2.0:
                 return Verdict(self.kind, firing=False, events=[event.event_id])
             return None
@@ -85,8 +96,18 @@ class SpendAnomalyDetector:
             reasons.append(Reason(feature="behaviour_anomaly_score", value=round(hst_score, 3),
                                   baseline=round(hst_cut, 3),
                                   text="unusual purchase behaviour for the population"))
-        return Verdict(self.kind, firing=True, score=round(z, 3), threshold=cfg.z_threshold,
+        return Verdict(self.kind, firing=True, score=round(z_surprise(z), 3),
+                       threshold=round(z_surprise(cfg.z_threshold), 3),
                        reasons=reasons, events=[event.event_id])
+
+    def _baseline(self, state: CustomerState, ctx: DetectionContext) -> tuple[float, float]:
+        """Mean and spread of the customer's log order size, shrunk toward the population."""
+        cfg = ctx.config.spend_anomaly
+        n, w = state.amt_n, cfg.prior_weight
+        pop = ctx.population
+        mu = (n * state.amt_mu + w * pop.amt_mu) / (n + w)
+        var = (n * state.amt_var + w * pop.amt_var) / (n + w)
+        return mu, max(math.sqrt(var), cfg.min_sd)
 
     def on_sweep(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
         if not state.is_open(self.kind):
@@ -95,6 +116,21 @@ class SpendAnomalyDetector:
         if (now - opened) / DAY >= ctx.config.spend_anomaly.resolve_after_days:
             return Verdict(self.kind, firing=False)
         return None
+
+    def next_check(self, state: CustomerState, now: float, ctx: DetectionContext) -> float:
+        if not state.is_open(self.kind):
+            return NEVER
+        opened = state.episodes[self.kind].opened_ts
+        return opened + ctx.config.spend_anomaly.resolve_after_days * DAY
+
+    def score(self, state: CustomerState, now: float, ctx: DetectionContext) -> Score:
+        """The last order's surprise against the customer's order-size baseline."""
+        threshold = z_surprise(ctx.config.spend_anomaly.z_threshold)
+        if not state.purchases:
+            return Score(None, threshold, "judged at each order")
+        mu, sd = self._baseline(state, ctx)
+        z = (math.log1p(state.purchases[-1][1]) - mu) / sd
+        return Score(z_surprise(z), threshold, "the last order")
 
     def _hst(
         self, state: CustomerState, z: float, ctx: DetectionContext, candidate: bool

@@ -206,7 +206,7 @@ def evaluate_cutoff(rows: list[Purchase], config: DetectionConfig | None, cutoff
         gone = 0 if cid in holdout_buyers else 1
         churned.append(gone)
         repeat.append(state.n_purchases >= 2)
-        scores[ANOMON].append(engine.churn.score(state, cal_end, engine.ctx))
+        scores[ANOMON].append(engine.churn.probability_at(state, cal_end, engine.ctx))
         last = state.last_purchase_ts or state.first_ts
         scores[RECENCY].append((cal_end - last) / DAY)
         if state.is_open("drop_off"):

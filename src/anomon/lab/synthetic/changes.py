@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from anomon.lab.synthetic.behaviour import Behaviour
 from anomon.lab.synthetic.population import CustomerProfile, model_epoch
 
 DROP_OFF = "drop_off"
@@ -57,11 +58,13 @@ class Change:
     """One injected change of one customer.
 
     ``params`` holds what the generator renders, by kind:
-    ``drop_off``: nothing (``mode`` says stop or decline);
+    ``drop_off``: ``factor`` of a decline (``mode`` says stop or decline);
     ``spend_anomaly``: ``amount``;
     ``complaint_spike``: ``complaints`` [(day, severity, category)], ``survey`` (day, score);
     ``refund_abuse``: ``refunds`` {purchase index: (delay days, share refunded)};
-    ``payment_arrears``: ``events`` [(day, status, days overdue)], ``first_due`` (day).
+    ``payment_arrears``: ``events`` [(day, status, days overdue, due day)], ``first_due``
+    (day) and ``skip`` (due days of the natural invoices it replaces; all from
+    ``first_due`` on when absent).
     """
 
     index: int
@@ -78,6 +81,8 @@ class Change:
         row: dict[str, Any] = {"customer_id": self.customer_id, "kind": self.kind, "onset": onset}
         if self.mode is not None:
             row["mode"] = self.mode
+        if "gap_days" in self.params:
+            row["gap_days"] = self.params["gap_days"]
         row["detail"] = self.detail
         rows = [row]
         if self.kind == DROP_OFF and self.mode == "stop":
@@ -98,6 +103,7 @@ def plan_changes(
     days: int,
     start: date,
     fraction: float = 0.03,
+    behaviour: Behaviour | None = None,
 ) -> list[Change]:
     """Choose ``round(fraction * customers)`` customers per kind (fewer if too few qualify).
 
@@ -106,7 +112,7 @@ def plan_changes(
     rng = random.Random(f"anomon-changes:{seed}")
     quota = round(fraction * len(profiles))
     used: set[int] = set()
-    planner = _Planner(profiles, rhythms, rng, days, start)
+    planner = _Planner(profiles, rhythms, rng, days, start, behaviour or Behaviour())
     plan: list[Change] = []
     if quota > 0:
         for kind in (PAYMENT_ARREARS, DROP_OFF, REFUND_ABUSE, SPEND_ANOMALY, COMPLAINT_SPIKE):
@@ -119,8 +125,9 @@ class _Planner:
     """Picks customers for one kind at a time and builds their change."""
 
     def __init__(self, profiles: Sequence[CustomerProfile], rhythms: Sequence[Rhythm],
-                 rng: random.Random, days: int, start: date) -> None:
+                 rng: random.Random, days: int, start: date, behaviour: Behaviour) -> None:
         self.profiles = profiles
+        self.behaviour = behaviour
         self.rhythms = rhythms
         self.rng = rng
         self.days = days
@@ -161,20 +168,29 @@ class _Planner:
 
     def _drop_off(self, p: CustomerProfile, rhythm: Rhythm) -> Change | None:
         times, _ = rhythm
+        b = self.behaviour
         lo, hi = self.half, 0.8 * self.days
+        if b.observe_gaps is not None:  # leave the whole detection window inside the data
+            lo = min(lo, 0.25 * self.days)
+            hi = self.days - max(45.0, b.observe_gaps * p.mean_gap_days)
         js = [j for j in range(MIN_HISTORY, len(times)) if lo <= times[j] <= hi]
         if not js:
             return None
         j = self.rng.choice(js)
         gap = statistics.median(b - a for a, b in itertools.pairwise(times[: j + 1]))
-        mode = "stop" if self.rng.random() < 0.6 else "decline"
+        mode = "stop" if self.rng.random() < b.stop_share else "decline"
+        params: dict[str, Any] = {"gap_days": round(p.mean_gap_days, 2)}
         if mode == "stop":
             detail = (f"{self._tier(p)}stopped buying and visiting after purchase {j + 1} "
                       f"(usual gap {gap:.1f} days)")
         else:
-            detail = (f"{self._tier(p)}purchase and visit rate fell to a fifth "
-                      f"(usual gap {gap:.1f} days, now about {gap * DECLINE_FACTOR:.0f})")
-        return Change(p.index, p.customer_id, DROP_OFF, times[j], detail, mode=mode)
+            factor = (b.decline_factors[0] if len(b.decline_factors) == 1
+                      else self.rng.choice(b.decline_factors))
+            params["factor"] = factor
+            detail = (f"{self._tier(p)}purchase and visit rate fell to 1/{factor:g} "
+                      f"(usual gap {gap:.1f} days, now about {gap * factor:.0f})")
+        return Change(p.index, p.customer_id, DROP_OFF, times[j], detail, mode=mode,
+                      params=params)
 
     def _spend_anomaly(self, p: CustomerProfile, rhythm: Rhythm) -> Change | None:
         times, amounts = rhythm
@@ -255,16 +271,32 @@ class _Planner:
             return None
         rng = self.rng
         m0 = rng.choice(ms)
+        if self.behaviour.invoices_out_of_order:
+            return self._unpaid_between_paid(p, due, m0)
         first = due[m0] + rng.randint(7, 15) + rng.uniform(0.1, 0.9)
-        events: list[tuple[float, str, int]] = [(first, "overdue", int(first - due[m0]))]
+        events: list[tuple[float, str, int, float]] = [
+            (first, "overdue", int(first - due[m0]), float(due[m0]))]
         for m in range(m0 + 1, len(due)):
             day = due[m] + rng.randint(3, 10) + rng.uniform(0.1, 0.9)
             if day >= self.days:
                 break
             status = "failed" if rng.random() < 0.4 else "overdue"
-            events.append((day, status, int(day - due[m0])))
+            events.append((day, status, int(day - due[m0]), float(due[m])))
         failed = sum(1 for e in events if e[1] == "failed")
         detail = (f"{len(events)} invoices in a row unpaid from the one due "
                   f"{self._date(due[m0])}, up to {events[-1][2]} days overdue, {failed} failed")
         return Change(p.index, p.customer_id, PAYMENT_ARREARS, first, detail,
                       params={"events": events, "first_due": float(due[m0])})
+
+    def _unpaid_between_paid(self, p: CustomerProfile, due: list[int], m0: int) -> Change:
+        """Two invoices a month apart fail and stay unpaid; the one between is paid."""
+        rng = self.rng
+        events: list[tuple[float, str, int, float]] = []
+        for m in (m0, m0 + 2):
+            day = due[m] + rng.uniform(0.5, 4.0)
+            events.append((day, "failed", 0, float(due[m])))
+        detail = (f"invoices due {self._date(due[m0])} and {self._date(due[m0 + 2])} failed "
+                  f"and stay unpaid; the one between was paid")
+        return Change(p.index, p.customer_id, PAYMENT_ARREARS, events[0][0], detail,
+                      params={"events": events, "first_due": float(due[m0]),
+                              "skip": [float(due[m0]), float(due[m0 + 2])]})

@@ -32,10 +32,10 @@ from typing import IO, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from anomon.lab.synthetic.behaviour import Behaviour
 from anomon.lab.synthetic.changes import (
     COMPLAINT_CATEGORIES,
     COMPLAINT_SPIKE,
-    DECLINE_FACTOR,
     DROP_OFF,
     PAYMENT_ARREARS,
     REFUND_ABUSE,
@@ -83,6 +83,7 @@ class SyntheticConfig(BaseModel):
                                       description="Share billed by monthly invoice.")
     holiday_fraction: float = Field(0.5, ge=0.0, le=1.0,
                                     description="Share with one long, harmless gap.")
+    behaviour: Behaviour = Field(Behaviour(), description="Behaviour knobs (the matrix axes).")
 
     @property
     def start_epoch(self) -> int:
@@ -118,10 +119,14 @@ def make_plan(config: SyntheticConfig) -> Plan:
         new_customer_fraction=config.new_customer_fraction,
         invoicing_fraction=config.invoicing_fraction,
         holiday_fraction=config.holiday_fraction,
+        behaviour=config.behaviour,
     )
-    rhythms = [natural_purchases(p, config.seed, config.days) for p in profiles]
+    b = config.behaviour
+    season = b.season_window(config.days)
+    rhythms = [natural_purchases(p, config.seed, config.days, season, b.season_factor)
+               for p in profiles]
     changes = plan_changes(profiles, rhythms, seed=config.seed, days=config.days,
-                           start=config.start, fraction=config.change_fraction)
+                           start=config.start, fraction=config.change_fraction, behaviour=b)
     return Plan(config, profiles, rhythms, changes)
 
 
@@ -184,6 +189,7 @@ class _Customer:
                  buckets: list[list[tuple[int, int, int, str, dict[str, Any]]]],
                  seq: Iterator[int]) -> None:
         self.profile = profile
+        self.behaviour = behaviour = config.behaviour
         self.seq = seq
         self.change = change
         self.days = float(config.days)
@@ -191,6 +197,7 @@ class _Customer:
         self.buckets = buckets
         self.cutoff = math.inf
         self.decline_after = math.inf
+        self.decline_factor = 1.0
         self.abuse_after = math.inf
         self.refunds: dict[int, tuple[float, float]] = {}
         kind = change.kind if change is not None else None
@@ -202,7 +209,8 @@ class _Customer:
                 self.cutoff = onset
             else:
                 self.decline_after = onset
-                purchases = [(t if t <= onset else onset + DECLINE_FACTOR * (t - onset), a, k)
+                self.decline_factor = factor = float(change.params.get("factor", 5.0))
+                purchases = [(t if t <= onset else onset + factor * (t - onset), a, k)
                              for t, a, k in purchases]
                 purchases = [x for x in purchases if x[0] < self.days]
         elif change is not None and kind == REFUND_ABUSE:
@@ -216,10 +224,18 @@ class _Customer:
         self.invoices = profile.invoice_due_days(config.start, config.days)
         if change is not None and kind == PAYMENT_ARREARS:
             first_due = change.params["first_due"]
-            self.invoices = [d for d in self.invoices if d < first_due]
+            skip = change.params.get("skip")
+            self.invoices = [d for d in self.invoices
+                             if (d not in skip if skip is not None else d < first_due)]
         self.ii = 0
-        self.bg_rate = max(0.05, profile.visits_per_purchase - 1.15) / profile.mean_gap_days
+        self.sessions = behaviour.visits in ("mixed", "sessions")
+        if behaviour.visits == "independent":
+            self.bg_rate = profile.visits_per_purchase / profile.mean_gap_days
+        else:
+            self.bg_rate = max(0.05, profile.visits_per_purchase - 1.15) / profile.mean_gap_days
         self.bg_next = profile.join_day if not profile.existing else -1.0
+        if behaviour.visits in ("sessions", "absent"):
+            self.bg_next = math.inf
         self.complaint_rate = profile.complaints_per_year / 365.0
         self.complaint_next = -1.0 if self.complaint_rate > 0 else math.inf
         self.change_pending = kind in (COMPLAINT_SPIKE, PAYMENT_ARREARS)
@@ -284,10 +300,13 @@ class _Customer:
     def _purchase(self, day: float, amount: float, k: int, rng: Random) -> None:
         p = self.profile
         channel = self._channel(rng)
-        if rng.random() < 0.85:
+        if rng.random() < 0.85 and self.sessions:
             kind = "login" if channel == "app" else "visit"
             self.emit(day - rng.uniform(0.002, LEAD), "interaction",
                       {"kind": kind, "channel": channel})
+            if self.behaviour.visits == "sessions" and rng.random() < 0.5:
+                self.emit(day - rng.uniform(0.002, LEAD), "interaction",
+                          {"kind": "visit", "channel": channel})
         self.emit(day, "purchase", {"amount": amount, "currency": p.currency, "channel": channel})
         if day >= self.abuse_after:
             if k in self.refunds:
@@ -314,7 +333,7 @@ class _Customer:
     def _background(self, day: float, rng: Random) -> None:
         if self._on_holiday(day):
             return
-        if day > self.decline_after and rng.random() >= 1.0 / DECLINE_FACTOR:
+        if day > self.decline_after and rng.random() >= 1.0 / self.decline_factor:
             return
         if day == self.profile.join_day and not self.profile.existing:
             kind = "visit"
@@ -328,7 +347,7 @@ class _Customer:
         if self._on_holiday(day):
             return
         channel = rng.choice(("chat", "phone", "email"))
-        if channel != "email":
+        if channel != "email" and self.behaviour.visits != "absent":
             self.emit(day - rng.uniform(0.002, LEAD), "interaction",
                       {"kind": "call" if channel == "phone" else "chat", "channel": channel})
         severity = rng.choices((1, 2, 3), weights=(0.5, 0.35, 0.15))[0]
@@ -338,23 +357,36 @@ class _Customer:
     def _invoice(self, due: float, rng: Random) -> None:
         p = self.profile
         amount = round(p.monthly_fee * rng.lognormvariate(0.0, 0.15), 2)
-        base = {"amount": amount, "currency": p.currency, "channel": "invoice"}
-        if rng.random() < p.late_rate:
+        base = {"amount": amount, "currency": p.currency, "channel": "invoice",
+                **self._invoice_id(due)}
+        shuffled = self.behaviour.invoices_out_of_order
+        if shuffled and rng.random() < 0.05:  # a failed attempt, retried days later
+            tried = rng.uniform(0.0, 2.0)
+            self.emit(due + tried, "payment", {**base, "status": "failed"})
+            self.emit(due + tried + rng.uniform(1.0, 5.0), "payment", {**base, "status": "paid"})
+        elif rng.random() < p.late_rate:
             late = rng.randint(2, 10)
             self.emit(due + late + rng.uniform(0.1, 0.9), "payment",
                       {**base, "status": "overdue", "days_overdue": late})
-            later = late + rng.randint(1, 6)
+            # out of order: settled after the next month's invoice, now and then
+            later = late + (rng.randint(5, 25) if shuffled else rng.randint(1, 6))
             self.emit(due + later + rng.uniform(0.1, 0.9), "payment",
                       {**base, "status": "paid", "days_overdue": later})
         else:
             self.emit(due - rng.uniform(0.0, 5.0), "payment", {**base, "status": "paid"})
+
+    def _invoice_id(self, due: float) -> dict[str, str]:
+        if not self.behaviour.invoice_ids:
+            return {}
+        return {"invoice_id": f"inv-{self.profile.index:06d}-{int(due):04d}"}
 
     def _change(self, change: Change, rng: Random) -> None:
         p = self.profile
         if change.kind == COMPLAINT_SPIKE:
             for day, severity, category in change.params["complaints"]:
                 channel = rng.choice(("chat", "phone", "email"))
-                if channel != "email" and rng.random() < 0.6:
+                if (channel != "email" and self.behaviour.visits != "absent"
+                        and rng.random() < 0.6):
                     self.emit(day + rng.uniform(0.002, 0.05), "interaction",
                               {"kind": "call" if channel == "phone" else "chat",
                                "channel": channel})
@@ -363,11 +395,13 @@ class _Customer:
             day, score = change.params["survey"]
             self.emit(day, "survey", {"score": score, "channel": "email"})
         elif change.kind == PAYMENT_ARREARS:
-            for day, status, overdue in change.params["events"]:
+            for day, status, overdue, due in change.params["events"]:
                 amount = round(p.monthly_fee * rng.lognormvariate(0.0, 0.15), 2)
-                self.emit(day, "payment", {"amount": amount, "currency": p.currency,
-                                           "channel": "invoice", "status": status,
-                                           "days_overdue": overdue})
+                fields = {"amount": amount, "currency": p.currency, "channel": "invoice",
+                          "status": status, **self._invoice_id(due)}
+                if status == "overdue" or overdue:
+                    fields["days_overdue"] = overdue
+                self.emit(day, "payment", fields)
 
 
 @dataclass

@@ -20,6 +20,8 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from anomon.lab.synthetic.behaviour import Behaviour
+
 CHANNELS: tuple[str, ...] = ("web", "app", "store")
 CURRENCIES: tuple[str, ...] = ("EUR", "USD", "GBP")
 
@@ -32,6 +34,7 @@ DAY_SPAN_S = 14 * 3600
 STREAM_PROFILE = 0
 STREAM_PURCHASES = 1
 STREAM_EXTRAS = 2
+STREAM_BEHAVIOUR = 3
 
 
 def stream_seed(seed: int, customer: int, stream: int, window: int = 0) -> int:
@@ -132,12 +135,22 @@ def make_profile(
     new_customer_fraction: float = 0.25,
     invoicing_fraction: float = 0.3,
     holiday_fraction: float = 0.5,
+    behaviour: Behaviour | None = None,
 ) -> CustomerProfile:
-    """Draw the profile of customer ``index``."""
+    """Draw the profile of customer ``index``.
+
+    ``behaviour`` overrides are drawn from a stream of their own, so the
+    defaults give the same customers as before any knob existed.
+    """
+    behaviour = behaviour or Behaviour()
     rng = random.Random(stream_seed(seed, index, STREAM_PROFILE))
     existing = rng.random() >= new_customer_fraction
     join_day = 0.0 if existing else rng.uniform(0.0, 0.9 * days)
     mean_gap = min(90.0, max(4.0, rng.lognormvariate(math.log(18.0), 0.8)))
+    knobs = random.Random(stream_seed(seed, index, STREAM_BEHAVIOUR))
+    if behaviour.gap_days is not None:
+        lo, hi = behaviour.gap_days
+        mean_gap = math.exp(knobs.uniform(math.log(lo), math.log(hi)))
     spend_median = round(max(3.0, rng.lognormvariate(math.log(45.0), 0.9)), 2)
     spend_sigma = rng.uniform(0.3, 0.5)
     invoicing = rng.random() < invoicing_fraction
@@ -146,13 +159,14 @@ def make_profile(
     if rng.random() < holiday_fraction:
         h0 = rng.uniform(join_day, float(days))
         holiday = (h0, h0 + min(120.0, rng.uniform(1.0, 2.0) * mean_gap))
+    gap_shape = rng.uniform(1.5, 4.0)
     return CustomerProfile(
         index=index,
         customer_id=f"c{index:06d}",
         join_day=join_day,
         existing=existing,
         mean_gap_days=mean_gap,
-        gap_shape=rng.uniform(1.5, 4.0),
+        gap_shape=gap_shape if behaviour.gap_shape is None else behaviour.gap_shape,
         spend_median=spend_median,
         spend_sigma=spend_sigma,
         visits_per_purchase=rng.uniform(2.0, 6.0),
@@ -178,6 +192,7 @@ def make_population(
     new_customer_fraction: float = 0.25,
     invoicing_fraction: float = 0.3,
     holiday_fraction: float = 0.5,
+    behaviour: Behaviour | None = None,
 ) -> list[CustomerProfile]:
     """Profiles of customers ``0 .. customers-1``.
 
@@ -187,19 +202,23 @@ def make_population(
     """
     return [
         make_profile(i, seed, days, new_customer_fraction=new_customer_fraction,
-                     invoicing_fraction=invoicing_fraction, holiday_fraction=holiday_fraction)
+                     invoicing_fraction=invoicing_fraction, holiday_fraction=holiday_fraction,
+                     behaviour=behaviour)
         for i in range(customers)
     ]
 
 
 def natural_purchases(
-    profile: CustomerProfile, seed: int, days: int
+    profile: CustomerProfile, seed: int, days: int,
+    season: tuple[float, float] | None = None, season_factor: float = 1.0,
 ) -> tuple[list[float], list[float]]:
     """Purchase times (model days) and amounts of the customer if nothing changes.
 
     Gaps are gamma-distributed around the customer's mean; a purchase that
-    would fall into the holiday window waits until after it.
+    would fall into the holiday window waits until after it. A gap that starts
+    in the ``season`` window is ``season_factor`` x shorter.
     """
+    s0, s1 = season if season is not None else (math.inf, math.inf)
     rng = random.Random(stream_seed(seed, profile.index, STREAM_PURCHASES))
     gap, shape = profile.mean_gap_days, profile.gap_shape
     scale = gap / shape
@@ -217,5 +236,6 @@ def natural_purchases(
         times.append(t)
         noise = rng.lognormvariate(0.0, profile.spend_sigma)
         amounts.append(round(profile.spend_median * noise, 2))
-        t += max(0.05, rng.gammavariate(shape, scale))
+        g = rng.gammavariate(shape, scale)
+        t += max(0.05, g / season_factor if s0 <= t < s1 else g)
     return times, amounts

@@ -1,0 +1,60 @@
+"""Behaviour knobs of the synthetic population: the axes of the robustness matrix.
+
+The defaults reproduce the original generator exactly (a mix of rhythms and
+visit styles); each knob narrows one axis so a detector can be judged on
+customers it was never tuned to:
+
+* ``gap_shape``: gamma shape of every purchase gap (0.7 bursty, 1 Poisson, 4 regular);
+* ``gap_days``: mean purchase gaps drawn log-uniformly from this range (fast, slow);
+* ``visits``: ``mixed`` (a session before most purchases and browsing of its own),
+  ``sessions`` (visits and logins only in the hours before a purchase: they tell
+  nothing new), ``independent`` (browsing on its own, never glued to purchases)
+  or ``absent``;
+* ``season``: one month in which every customer buys ``season_factor`` x as often;
+* ``invoices_out_of_order``: late invoices are settled after later ones, failed
+  attempts are retried, and arrears show as unpaid invoices between paid ones;
+* ``decline_factors``: gap multipliers of declining customers (5: to a fifth);
+* ``observe_gaps``: when set, a drop-off onset leaves at least
+  ``max(45 days, observe_gaps x the usual gap)`` of data after it.
+
+>>> Behaviour().visits, Behaviour(gap_shape=4.0).gap_shape
+('mixed', 4.0)
+>>> Behaviour(season=True).season_window(365)
+(219.0, 249.0)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+VisitStyle = Literal["mixed", "sessions", "independent", "absent"]
+
+
+class Behaviour(BaseModel):
+    """How the synthetic customers behave (see the module docstring)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    gap_shape: float | None = Field(None, gt=0.0, le=20.0,
+                                    description="Gamma shape of every gap; None: 1.5-4 each.")
+    gap_days: tuple[float, float] | None = Field(
+        None, description="Range of mean gaps (days); None: log-normal around 18, 4-90.")
+    visits: VisitStyle = "mixed"
+    season: bool = False
+    season_factor: float = Field(2.0, ge=1.0, le=10.0)
+    season_start: float = Field(0.6, ge=0.0, le=0.95, description="Share of the period.")
+    season_days: float = Field(30.0, gt=0.0, le=120.0)
+    invoices_out_of_order: bool = False
+    invoice_ids: bool = Field(True, description="Payments name the invoice they settle.")
+    decline_factors: tuple[float, ...] = Field((5.0,), min_length=1)
+    stop_share: float = Field(0.6, ge=0.0, le=1.0, description="Share of drop-offs that stop.")
+    observe_gaps: float | None = Field(None, gt=0.0, le=50.0)
+
+    def season_window(self, days: float) -> tuple[float, float] | None:
+        """Model days ``[start, end)`` of the seasonal peak, or ``None``."""
+        if not self.season:
+            return None
+        start = round(self.season_start * days)
+        return float(start), float(start + self.season_days)

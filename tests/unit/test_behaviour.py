@@ -1,0 +1,111 @@
+"""The generator's behaviour knobs do what the matrix relies on them to do."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from anomon.lab.synthetic import SyntheticConfig, generate, ground_truth
+from anomon.lab.synthetic.behaviour import Behaviour
+from anomon.lab.synthetic.generator import make_plan
+
+DAY = 86400.0
+
+
+def _events(**behaviour: Any) -> tuple[SyntheticConfig, list[dict[str, Any]]]:
+    cfg = SyntheticConfig(customers=150, days=365, seed=5, behaviour=Behaviour(**behaviour))
+    return cfg, list(generate(cfg))
+
+
+def _t(event: dict[str, Any]) -> float:
+    return datetime.fromisoformat(event["ts"]).timestamp()
+
+
+def _by_customer(events: list[dict[str, Any]], type_: str) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = defaultdict(list)
+    for e in events:
+        if e["type"] == type_:
+            out[e["customer_id"]].append(_t(e))
+    return out
+
+
+def _cv_of_gaps(events: list[dict[str, Any]]) -> float:
+    cvs = []
+    for times in _by_customer(events, "purchase").values():
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        if len(gaps) >= 8:
+            cvs.append(statistics.pstdev(gaps) / statistics.fmean(gaps))
+    return statistics.median(cvs)
+
+
+def test_gap_shape_sets_burstiness() -> None:
+    bursty = _cv_of_gaps(_events(gap_shape=0.7, observe_gaps=None)[1])
+    regular = _cv_of_gaps(_events(gap_shape=4.0)[1])
+    assert bursty > 0.9 and regular < 0.65
+
+
+def test_gap_range_sets_the_usual_gap() -> None:
+    plan = make_plan(SyntheticConfig(customers=200, seed=5,
+                                     behaviour=Behaviour(gap_days=(20.0, 60.0))))
+    gaps = [p.mean_gap_days for p in plan.profiles]
+    assert min(gaps) >= 20.0 and max(gaps) <= 60.0
+
+
+def test_visit_styles() -> None:
+    _, absent = _events(visits="absent")
+    assert not any(e["type"] == "interaction" for e in absent)
+    for style, glued in (("sessions", True), ("independent", False)):
+        _, events = _events(visits=style)
+        purchases = _by_customer(events, "purchase")
+        visits = [e for e in events if e["type"] == "interaction" and e["kind"] in ("visit",
+                                                                                      "login")]
+        near = sum(any(0 < p - _t(v) < 0.2 * DAY for p in purchases[v["customer_id"]])
+                   for v in visits)
+        share = near / len(visits)
+        assert (share > 0.95) if glued else (share < 0.2), (style, share)
+
+
+def test_season_doubles_the_purchase_rate_for_a_month() -> None:
+    cfg, events = _events(season=True)
+    s0, s1 = cfg.behaviour.season_window(cfg.days) or (0.0, 0.0)
+    start = cfg.start_epoch
+
+    def per_day(lo: float, hi: float) -> float:
+        n = sum(1 for e in events if e["type"] == "purchase"
+                and start + lo * DAY <= _t(e) < start + hi * DAY)
+        return n / (hi - lo)
+
+    assert per_day(s0 + 5, s1) > 1.6 * per_day(s0 - 60, s0 - 5)
+
+
+def test_shuffled_invoices_leave_unpaid_ones_between_paid_ones() -> None:
+    cfg = SyntheticConfig(customers=400, seed=5, change_fraction=0.05,
+                          behaviour=Behaviour(invoices_out_of_order=True))
+    events = list(generate(cfg))
+    arrears = [r for r in ground_truth(cfg) if r["kind"] == "payment_arrears"]
+    assert arrears
+    for row in arrears:
+        mine = [e for e in events if e["customer_id"] == row["customer_id"]
+                and e["type"] == "payment" and _t(e) >= _t({"ts": row["onset"]})]
+        settled = {e["invoice_id"] for e in mine if e["status"] == "paid"}
+        failed = [e for e in mine if e["status"] == "failed" and e["invoice_id"] not in settled]
+        assert len(failed) == 2
+        between = [e for e in mine if _t(failed[0]) < _t(e) < _t(failed[1])]
+        assert any(e["status"] == "paid" for e in between)
+
+
+def test_defaults_are_unchanged_by_the_knobs() -> None:
+    plain = SyntheticConfig(customers=60, days=200, seed=2)
+    assert list(generate(plain)) == list(generate(plain.model_copy(
+        update={"behaviour": Behaviour()})))
+
+
+def test_declines_use_every_factor_and_truth_carries_the_usual_gap() -> None:
+    rows = ground_truth(SyntheticConfig(customers=600, seed=5, change_fraction=0.08,
+                                        behaviour=Behaviour(decline_factors=(5.0, 4.0))))
+    declines = [r for r in rows if r["kind"] == "drop_off" and r["mode"] == "decline"]
+    assert {r["detail"].split("fell to ")[1].split(" ")[0] for r in declines} == {"1/5", "1/4"}
+    assert all(r["gap_days"] > 0 for r in rows if r["kind"] == "drop_off")
