@@ -11,19 +11,19 @@ from anomon.ops.forward import build_payloads
 from anomon.ops.notify.alertmanager import ZERO_TIME, webhook_payloads
 from anomon.ops.notify.backoff import backoff_delays, retriable
 from anomon.ops.notify.pagerduty import pagerduty_event
-from anomon.ops.tail import KIND_UNITS, SCORE_UNITS, format_alert, matches, score_text
+from anomon.ops.tail import SCORE_WORDS, format_alert, matches, score_text
 from anomon.settings import Settings
 
 
 def make(customer: str = "c-7", kind: str = "complaint_spike", status: str = "firing",
          episode: int = 1, ts: str = "2026-02-03T04:05:06+00:00", severity: str = "critical",
-         tier: str = "high", stage: str = "loyal", score: float = 0.99928,
+         tier: str = "high", stage: str = "loyal", score: float = 3.15,
          **extra: Any) -> Alert:
     fp = fingerprint(customer, kind)
     return Alert.model_validate({
         "alert_id": alert_id(fp, episode, status), "fingerprint": fp, "customer_id": customer,
         "kind": kind, "status": status, "severity": severity, "score": score,
-        "threshold": 0.999, "ts": ts, "episode": episode,
+        "threshold": 3.0, "ts": ts, "episode": episode,
         "segment": {"tier": tier, "stage": stage},
         "reasons": [{"feature": "complaints_14d", "value": 2, "baseline": 0.04,
                      "text": "2 complaints in 14 days; usually 1.0 a year"},
@@ -39,7 +39,7 @@ def make(customer: str = "c-7", kind: str = "complaint_spike", status: str = "fi
 def test_tail_line_says_who_what_why_within_120_columns() -> None:
     line = format_alert(make())
     assert line == ("event 2026-02-03  CRITICAL  complaint_spike  firing    c-7  high/loyal  "
-                    "chance 1 in 1.4k  2 complaints in 14 days")
+                    "surprise 3.1  2 complaints in 14 days")
     assert "\n" not in line and len(line) <= 120
 
 
@@ -48,6 +48,7 @@ def test_verbose_adds_every_reason_and_the_action_on_lines_of_their_own() -> Non
     assert first == format_alert(make())
     assert more == ["    why: 2 complaints in 14 days; usually 1.0 a year",
                     "    why: highest severity 5 of 5",
+                    "    score: surprise 3.1 (1 in 1.4k), alerts from 3.0",
                     "    action: Senior agent contacts the customer today."]
 
 
@@ -60,20 +61,19 @@ def test_tail_line_of_a_resolution_has_no_score() -> None:
 
 
 @pytest.mark.parametrize(("kind", "score", "shown"), [
-    ("drop_off", 0.9999998939, "chance 1 in 9.4M"),
-    ("complaint_spike", 0.999, "chance 1 in 1k"),
-    ("churn_risk", 0.62, "P(churn) 62%"),
-    ("refund_abuse", 0.557, "refund share 56%"),
-    ("payment_arrears", 2.0, "2 bad payments"),
-    ("spend_anomaly", 5.62, "5.6 sd above usual"),
+    ("drop_off", 6.97, "surprise 7.0 (1 in 9.3M)"),
+    ("complaint_spike", 3.0, "surprise 3.0 (1 in 1k)"),
+    ("churn_risk", 0.42, "surprise 0.4 (P(churn) 62%)"),
+    ("refund_abuse", 2.5, "surprise 2.5 (1 in 316)"),
+    ("payment_arrears", 4.2, "surprise 4.2 (1 in 16k)"),
+    ("spend_anomaly", 9.9, "surprise 9.9 (< 1 in 1G)"),
 ])
 def test_the_score_is_shown_in_its_unit(kind: str, score: float, shown: str) -> None:
     assert score_text(make(kind=kind, score=score)) == shown
 
 
-def test_every_kind_has_a_score_unit() -> None:
-    assert set(KIND_UNITS) == set(ALERT_KINDS)
-    assert set(KIND_UNITS.values()) <= set(SCORE_UNITS)
+def test_every_kind_has_its_score_in_words() -> None:
+    assert set(SCORE_WORDS) == set(ALERT_KINDS)
 
 
 def test_a_long_customer_id_and_reason_still_fit_in_120_columns() -> None:

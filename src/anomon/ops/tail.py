@@ -7,18 +7,19 @@ lifecycle stage, the score in its unit, and the first reason (cut to fit).
 
 >>> from anomon.core.alerts import Alert
 >>> a = Alert.model_validate({"alert_id": "x", "fingerprint": "f", "customer_id": "c-42",
-...     "kind": "drop_off", "status": "firing", "severity": "info", "score": 0.9991,
-...     "threshold": 0.998, "ts": "2026-03-01T00:00:00+00:00", "episode": 1,
+...     "kind": "drop_off", "status": "firing", "severity": "info", "score": 3.05,
+...     "threshold": 2.7, "ts": "2026-03-01T00:00:00+00:00", "episode": 1,
 ...     "segment": {"tier": "low", "stage": "new"},
 ...     "reasons": [{"feature": "silence_days", "value": 40, "baseline": 7,
 ...                  "text": "40 days"}],
 ...     "action": "Call.", "model": {"name": "rhythm-gamma", "version": "1.1"},
 ...     "events": []})
 >>> print(format_alert(a))
-event 2026-03-01  INFO      drop_off         firing    c-42  low/new  chance 1 in 1.1k  40 days
+event 2026-03-01  INFO      drop_off         firing    c-42  low/new  surprise 3.0 (1 in 1.1k)  40 days
 >>> print(format_alert(a, verbose=True))
-event 2026-03-01  INFO      drop_off         firing    c-42  low/new  chance 1 in 1.1k  40 days
+event 2026-03-01  INFO      drop_off         firing    c-42  low/new  surprise 3.0 (1 in 1.1k)  40 days
     why: 40 days
+    score: surprise 3.0 (1 in 1.1k), alerts from 2.7
     action: Call.
 >>> matches(a, kinds={"drop_off"}, segments={"low"}), matches(a, segments={"high/new"})
 (True, False)
@@ -56,67 +57,80 @@ RESOLVED_TEXT = "back to their usual behaviour"
 
 
 
-def one_in(score: float) -> str:
-    """A score of 1 - p as "chance 1 in N": how rarely an unchanged customer shows this.
+def one_in(surprise: float) -> str:
+    """A surprise (``-log10 p``) as "1 in N": how rarely an unchanged customer shows this.
 
-    >>> one_in(0.999), one_in(0.9999998939), one_in(1.0)
-    ('chance 1 in 1k', 'chance 1 in 9.4M', 'chance < 1 in 1G')
+    >>> one_in(3.0), one_in(6.97), one_in(9.5)
+    ('1 in 1k', '1 in 9.3M', '< 1 in 1G')
     """
-    p = 1.0 - score
-    if p <= 1e-9:
-        return "chance < 1 in 1G"
-    n = (1.0 / p) * (1 + 1e-9)  # 1 - 0.999 is a hair over 1e-3 in floating point
+    if surprise >= 9.0:
+        return "< 1 in 1G"
+    n = 10.0 ** surprise * (1 + 1e-9)  # 10 ** 3.0 is a hair under 1e3 in floating point
     for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if n >= size:
-            return f"chance 1 in {n / size:.2g}{suffix}"
-    return f"chance 1 in {n:.0f}"
+            return f"1 in {n / size:.2g}{suffix}"
+    return f"1 in {n:.0f}"
 
 
-#: How a score reads, by its unit. One table, so that a change of a detector's
-#: scale is one edit here.
-SCORE_UNITS: dict[str, Callable[[float], str]] = {
-    "one_minus_p": one_in,  # 1 - the probability an unchanged customer shows this
-    "probability": lambda s: f"P(churn) {100 * s:.0f}%",
-    "share": lambda s: f"refund share {100 * s:.0f}%",
-    "count": lambda s: f"{s:.0f} bad payments",
-    "sd": lambda s: f"{s:.1f} sd above usual",
+def churn_chance(surprise: float) -> str:
+    """A churn score (``-log10 P(they buy again)``) as the probability they do not.
+
+    >>> churn_chance(0.42)
+    'P(churn) 62%'
+    """
+    return f"P(churn) {100 * (1.0 - 10.0 ** -surprise):.0f}%"
+
+
+#: How a score reads, by kind. Every score is a surprise, ``-log10`` of the
+#: probability of the evidence for an unchanged customer (the threshold is in the
+#: same unit); the words after it say the same in plain terms.
+SCORE_WORDS: dict[str, Callable[[float], str]] = {
+    "drop_off": one_in,
+    "complaint_spike": one_in,
+    "churn_risk": churn_chance,
+    "refund_abuse": one_in,
+    "payment_arrears": one_in,
+    "spend_anomaly": one_in,
 }
 
-#: The unit of each kind's score (until alerts carry their unit themselves).
-KIND_UNITS: dict[str, str] = {
-    "drop_off": "one_minus_p",
-    "complaint_spike": "one_minus_p",
-    "churn_risk": "probability",
-    "refund_abuse": "share",
-    "payment_arrears": "count",
-    "spend_anomaly": "sd",
-}
 
+def score_text(alert: Alert, words: bool = True) -> str:
+    """The score with its unit: ``surprise 3.2 (1 in 1.4k)``, or without ``words`` ``surprise 3.2``.
 
-def score_text(alert: Alert) -> str:
-    """The score in its unit, e.g. ``chance 1 in 1.1k`` or ``P(churn) 62%``."""
-    unit = getattr(alert, "score_unit", None) or KIND_UNITS.get(str(alert.kind), "")
-    fmt = SCORE_UNITS.get(unit)
-    return fmt(alert.score) if fmt is not None else f"score {alert.score:.3g}"
+    Churn risk says ``surprise 0.4 (P(churn) 62%)``.
+    """
+    text = f"surprise {alert.score:.1f}"
+    if not words:
+        return text
+    return f"{text} ({SCORE_WORDS.get(str(alert.kind), one_in)(alert.score)})"
 
 
 def format_alert(alert: Alert, verbose: bool = False, width: int = LINE_WIDTH) -> str:
-    """The alert as one line of at most ``width`` columns (more lines with ``verbose``)."""
+    """The alert as one line of at most ``width`` columns (more lines with ``verbose``).
+
+    When the line is too long, the score loses its words first, then the reason
+    keeps only its first clause (the fact; the rest is context), then it is cut.
+    """
     head = (f"event {alert.ts[:10]}  {alert.severity.upper():<8}  {alert.kind!s:<15}  "
             f"{alert.status:<8}  {alert.customer_id}  {alert.segment.tier}/{alert.segment.stage}")
-    if alert.status == "firing":
-        head += f"  {score_text(alert)}"
     reason = alert.reasons[0].text if alert.reasons else ""
     if not reason and alert.status == "resolved":
         reason = RESOLVED_TEXT
-    line = f"{head}  {reason}" if reason else head
-    if len(line) > width and "; " in reason:  # the first clause is the fact, the rest context
-        line = f"{head}  {reason.split('; ')[0]}"
+    firing = alert.status == "firing"
+    candidates = []
+    for words in (True, False):
+        start = f"{head}  {score_text(alert, words)}" if firing else head
+        candidates.append(f"{start}  {reason}" if reason else start)
+        if "; " in reason:
+            candidates.append(f"{start}  {reason.split('; ')[0]}")
+    line = next((c for c in candidates if len(c) <= width), candidates[-1])
     if len(line) > width:
         line = line[: width - 1] + "…"
     if not verbose:
         return line
     more = [f"    why: {r.text}" for r in alert.reasons if r.text]
+    if firing:
+        more.append(f"    score: {score_text(alert)}, alerts from {alert.threshold:.1f}")
     more.append(f"    action: {alert.action}")
     return "\n".join([line, *more])
 
