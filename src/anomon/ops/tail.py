@@ -6,19 +6,19 @@ lifecycle stage, the score in its unit, and the first reason (cut to fit).
 ``--verbose`` adds every reason and the recommended action on lines of their own.
 
 >>> from anomon.core.alerts import Alert
->>> a = Alert.model_validate({"alert_id": "x", "fingerprint": "f", "customer_id": "c-42",
+>>> a = Alert.model_validate({"alert_id": "x", "fingerprint": "f", "customer_id": "c4",
 ...     "kind": "drop_off", "status": "firing", "severity": "info", "score": 3.05,
 ...     "threshold": 2.7, "ts": "2026-03-01T00:00:00+00:00", "episode": 1,
 ...     "segment": {"tier": "low", "stage": "new"},
 ...     "reasons": [{"feature": "silence_days", "value": 40, "baseline": 7,
-...                  "text": "40 days"}],
+...                  "text": "40d"}],
 ...     "action": "Call.", "model": {"name": "rhythm-gamma", "version": "1.1"},
 ...     "events": []})
 >>> print(format_alert(a))
-event 2026-03-01  INFO      drop_off         firing    c-42  low/new  surprise 3.0 (1 in 1.1k)  40 days
+event 2026-03-01  INFO      drop_off         firing    c4  low/new  surprise 3.0 (1 in 1.1k)  40d
 >>> print(format_alert(a, verbose=True))
-event 2026-03-01  INFO      drop_off         firing    c-42  low/new  surprise 3.0 (1 in 1.1k)  40 days
-    why: 40 days
+event 2026-03-01  INFO      drop_off         firing    c4  low/new  surprise 3.0 (1 in 1.1k)  40d
+    why: 40d
     score: surprise 3.0 (1 in 1.1k), alerts from 2.7
     action: Call.
 >>> matches(a, kinds={"drop_off"}, segments={"low"}), matches(a, segments={"high/new"})
