@@ -57,7 +57,8 @@ from workerkit import (
     worker_env,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+# a secured Apache Kafka with an authorizer of its own: in `make test`, not `make check`
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
 USER = "anomon"
 PRINCIPAL = f"User:{USER}"
