@@ -46,7 +46,8 @@ def _feed() -> tuple[History, list[tuple[bytes | None, bytes | None, list[tuple[
         h.add("debtor", "payment", 30 * month + 5, amount=120.0, status="paid")
     h.add("debtor", "payment", 100, amount=120.0, status="overdue", days_overdue=12)
     h.add("debtor", "payment", 112, amount=120.0, status="failed")
-    h.add("debtor", "payment", 125, amount=120.0, status="paid")
+    h.add("debtor", "payment", 125, amount=120.0, status="paid")  # both owed amounts
+    h.add("debtor", "payment", 126, amount=120.0, status="paid")  # settled: resolved
     records = event_records(h.in_time_order())
     bad: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = [
         (b"poison", b'{"event_id": "x", "customer_id": ', []),
