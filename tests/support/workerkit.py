@@ -494,7 +494,7 @@ def order_free_history(origin: datetime, shoppers: int = 100, payers: int = 20,
     """Customers whose alerts depend on their own events only, whatever the interleaving.
 
     Shoppers buy steadily (no alert, no sweep needed); payers fall behind twice
-    in a row and then pay (``payment_arrears`` firing, then resolved); complainers
+    in a row and then pay both at once (``payment_arrears`` firing, then resolved); complainers
     send four severe complaints in two days (``complaint_spike``). Payers and
     complainers buy nothing, so their value tier and stage do not depend on the
     population either: every alert is the same byte for byte in any run.
@@ -513,7 +513,7 @@ def order_free_history(origin: datetime, shoppers: int = 100, payers: int = 20,
             h.add(c, "payment", 10 * month + i * 0.01, amount=100.0, status="paid")
         h.add(c, "payment", 35 + i * 0.01, amount=100.0, status="overdue", days_overdue=10)
         h.add(c, "payment", 45 + i * 0.01, amount=100.0, status="failed")
-        h.add(c, "payment", 50 + i * 0.01, amount=100.0, status="paid")
+        h.add(c, "payment", 50 + i * 0.01, amount=200.0, status="paid")  # settles both
     for i in range(complainers):
         c = f"cmp-{i:03d}"
         for k in range(4):
