@@ -167,3 +167,35 @@ class Settings(BaseSettings):
     )
     forward_timeout_s: float = Field(10.0, gt=0, description="HTTP timeout of one post.")
     log_level: str = Field("INFO", description="Python logging level.")
+    profile_host: str = Field(
+        "",
+        description=(
+            "Address the customer profile endpoint (/customers/{id}, personal data) binds to "
+            "when profile_port is set; empty: web_host."
+        ),
+    )
+    profile_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description=(
+            "Port of a web server of its own for the customer profile endpoint; unset: it is "
+            "served on web_port with /metrics."
+        ),
+    )
+    parent_pid: int = Field(
+        0,
+        ge=0,
+        description=(
+            "The worker stops when the process with this id is gone (a supervisor such as "
+            "`anomon demo` that must not leave a worker behind); 0: no parent watched."
+        ),
+    )
+    batch_max_records: int = Field(
+        1000,
+        ge=1,
+        description=(
+            "Most input records the worker fetches and handles as one batch (one state write "
+            "per changed customer and one offset commit, or one transaction, per batch)."
+        ),
+    )

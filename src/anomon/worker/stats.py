@@ -43,6 +43,7 @@ class WorkerStats:
         self.erased = 0
         self.first_event_at: float | None = None
         self.last_event_at: float | None = None
+        self._event_series: dict[tuple[str, str], Any] = {}  # labelled children, looked up once
 
     def record_in(self) -> None:
         """A record arrived from the input topic."""
@@ -55,7 +56,11 @@ class WorkerStats:
     def record_outcome(self, event_type: str, outcome: str) -> None:
         """The engine's verdict on a decoded event: processed, duplicate or late."""
         self.outcomes[outcome] += 1
-        metrics.EVENTS.labels(event_type, outcome).inc()
+        series = self._event_series.get((event_type, outcome))
+        if series is None:
+            series = self._event_series[(event_type, outcome)] = metrics.EVENTS.labels(
+                event_type, outcome)
+        series.inc()
 
     def record_dead_letter(self, reason: str, event_type: str = "unknown") -> None:
         """A record sent to the dead-letter topic."""

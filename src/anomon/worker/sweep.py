@@ -3,8 +3,8 @@
 :class:`SweepIndex` remembers, per customer, the event time of the next check
 (``CustomerState.next_check_ts``) and the input partition, so a sweep finds the
 due customers of this worker's partitions without decoding every state. It is
-rebuilt from the table after every rebalance (the table then holds states this
-worker did not write itself).
+rebuilt from the states held after every rebalance
+(:class:`~anomon.worker.sweeper.Sweeper`).
 
 :class:`SweepClock` says what "now" is for the customers of one partition:
 
@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 from anomon.core.state import CustomerState
 
@@ -61,31 +59,6 @@ class SweepIndex:
     def forget(self, customer_id: str) -> None:
         self.entries.pop(customer_id, None)
 
-    def rebuild(
-        self,
-        items: Iterable[tuple[str, bytes]],
-        decode: Callable[[str, bytes], CustomerState | None],
-        segment_of: Callable[[CustomerState], Segment],
-        partitions: set[int],
-    ) -> RebuildResult:
-        """Index every state of ``partitions`` found in ``items`` (others are skipped)."""
-        self.entries.clear()
-        result = RebuildResult()
-        for customer_id, raw in items:
-            state = decode(customer_id, raw)
-            if state is None:
-                continue
-            if state.partition not in partitions:
-                result.skipped += 1
-                continue
-            self.note(state, segment_of(state))
-            result.indexed += 1
-            newest = result.newest_ts.get(state.partition)
-            if newest is None or state.last_ts > newest:
-                result.newest_ts[state.partition] = state.last_ts
-        self.stale = False
-        return result
-
     def due(self, now_by_partition: dict[int, float]) -> list[str]:
         """Customers whose next check is at or before their partition's now."""
         out = []
@@ -102,15 +75,6 @@ class SweepIndex:
     def segments(self, partitions: set[int]) -> Counter[Segment]:
         """Customers of ``partitions`` by (tier, stage)."""
         return Counter(seg for _, p, seg in self.entries.values() if p in partitions)
-
-
-@dataclass
-class RebuildResult:
-    """What an index rebuild found."""
-
-    indexed: int = 0
-    skipped: int = 0
-    newest_ts: dict[int, float] = field(default_factory=dict)
 
 
 class SweepClock:
