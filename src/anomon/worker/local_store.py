@@ -61,7 +61,7 @@ class RocksBackend:
 
     def __len__(self) -> int:
         if self._count is None:
-            self._count = sum(1 for _ in self.db)
+            self._count = sum(1 for _ in self.db.keys())  # noqa: SIM118 (Rdict iterates by index)
         return self._count
 
     def offset(self) -> int | None:
