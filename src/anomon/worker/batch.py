@@ -40,6 +40,18 @@ class Batch:
     def empty(self) -> bool:
         return not self.outputs and not any(self.changes.values()) and not self.offsets
 
+    def absorb(self, later: Batch) -> None:
+        """Add ``later`` (handled after this one) to this batch: its states and offsets win."""
+        self.outputs.extend(later.outputs)
+        for p, changes in later.changes.items():
+            mine = self.changes.get(p)
+            if mine is None:
+                self.changes[p] = dict(changes)
+            else:
+                mine.update(changes)
+        self.offsets.update(later.offsets)
+        self.records += later.records
+
     def without(self, partitions: set[int]) -> Batch:
         """This batch minus everything of ``partitions``."""
         return Batch(

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from anomon.core.state import CustomerState
 
 Segment = tuple[str, str]
+UNKNOWN: Segment = ("unknown", "unknown")
 
 
 class SweepIndex:
@@ -42,6 +44,7 @@ class SweepIndex:
 
     def __init__(self, ttl_s: float = 0.0) -> None:
         self.entries: dict[str, tuple[float, int, Segment]] = {}
+        self.unsegmented: set[str] = set()
         self.stale = True
         self.ttl_s = ttl_s
 
@@ -52,12 +55,38 @@ class SweepIndex:
             due = min(due, state.last_ts + self.ttl_s)
         self.entries[state.customer_id] = (due, state.partition, segment)
 
+    def note_due(self, state: CustomerState) -> None:
+        """Remember when ``state`` is next due; its segment is worked out later.
+
+        The segment (tier, stage) only feeds a gauge: the loop notes every changed
+        customer once per batch, and :meth:`resegment` computes the segments of the
+        customers noted since the last gauge update, once each.
+        """
+        due = state.next_check_ts
+        if self.ttl_s > 0:
+            due = min(due, state.last_ts + self.ttl_s)
+        old = self.entries.get(state.customer_id)
+        self.entries[state.customer_id] = (due, state.partition, old[2] if old else UNKNOWN)
+        self.unsegmented.add(state.customer_id)
+
+    def resegment(self, segment_of: Callable[[str, int], Segment | None]) -> None:
+        """Segments of the customers noted by :meth:`note_due` (``segment_of(id, partition)``)."""
+        for customer_id in self.unsegmented:
+            entry = self.entries.get(customer_id)
+            if entry is None:
+                continue
+            segment = segment_of(customer_id, entry[1])
+            if segment is not None:
+                self.entries[customer_id] = (entry[0], entry[1], segment)
+        self.unsegmented.clear()
+
     def expired(self, state: CustomerState, now: float) -> bool:
         """Whether the customer has been silent longer than the state TTL."""
         return self.ttl_s > 0 and now - state.last_ts >= self.ttl_s
 
     def forget(self, customer_id: str) -> None:
         self.entries.pop(customer_id, None)
+        self.unsegmented.discard(customer_id)
 
     def due(self, now_by_partition: dict[int, float]) -> list[str]:
         """Customers whose next check is at or before their partition's now."""

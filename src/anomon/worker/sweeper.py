@@ -7,7 +7,7 @@ so each customer is judged by exactly one worker. A customer silent longer
 than ``state_ttl_days`` is forgotten there: state and changelog record deleted
 (``expired`` in ``/stats``).
 
-The work is cut in chunks of :data:`CHUNK` customers; each chunk becomes a
+The work is cut in chunks of :data:`CHUNK_S` seconds; each chunk becomes a
 :class:`~anomon.worker.batch.Batch` of its own (alerts and state writes of the
 customers' own partitions, committed like any batch), so records keep flowing
 during a long sweep. After a rebalance the index is rebuilt from the states
@@ -34,7 +34,8 @@ from anomon.worker.sweep import SweepClock, SweepIndex
 
 log = logging.getLogger("anomon.worker.sweeper")
 
-CHUNK = 2000  # customers swept, or indexed, per loop iteration
+CHUNK_S = 0.004  # seconds of sweeping, or indexing, per loop iteration (records wait meanwhile)
+CHECK_EVERY = 16  # customers between looks at the clock
 
 
 class Sweeper:
@@ -55,6 +56,7 @@ class Sweeper:
         self._quality_drifts_exported = 0
         self._rebuild: Iterator[int] | None = None
         self._rebuild_started = 0.0
+        self._deadline = 0.0
         self._due: list[str] = []
         self._now: dict[int, float] = {}
         self._round_started: float | None = None
@@ -82,6 +84,7 @@ class Sweeper:
 
     def _rebuild_steps(self) -> Iterator[int]:
         self.index.entries.clear()
+        self.index.unsegmented.clear()
         newest: dict[int, float] = {}
         indexed = 0
         n = 0
@@ -101,7 +104,7 @@ class Sweeper:
                 if state.last_ts > newest.get(p, float("-inf")):
                     newest[p] = state.last_ts
                 n += 1
-                if n % CHUNK == 0:
+                if n % CHECK_EVERY == 0 and time.perf_counter() >= self._deadline:
                     yield n
         self.clock.restore(newest)
         self.index.stale = False
@@ -113,6 +116,7 @@ class Sweeper:
         """Advance an index rebuild by one chunk; whether it is still under way."""
         if not self.index.stale:
             return False
+        self._deadline = time.perf_counter() + CHUNK_S
         if self._rebuild is None:
             self._rebuild_started = time.monotonic()
             self._rebuild = self._rebuild_steps()
@@ -141,7 +145,12 @@ class Sweeper:
         """Sweep the next chunk of due customers; the batch of what it published and wrote."""
         batch = Batch()
         touched: set[int] = set()
-        for _ in range(min(CHUNK, len(self._due))):
+        deadline = time.perf_counter() + CHUNK_S
+        n = 0
+        while self._due:
+            n += 1
+            if n % CHECK_EVERY == 0 and time.perf_counter() >= deadline:
+                break
             customer_id = self._due.pop()
             entry = self.index.entries.get(customer_id)
             if entry is None:
@@ -210,8 +219,14 @@ class Sweeper:
 
     # -- metrics -----------------------------------------------------------------
 
+    def _segment_of(self, customer_id: str, partition: int) -> tuple[str, str] | None:
+        store = self.stores.get(partition)
+        state = store.live.get(customer_id) if store is not None else None
+        return self.segment(state, state.last_ts) if state is not None else None
+
     def update_customer_gauge(self) -> None:
         """Customers of owned partitions by tier and stage (as of their last event or sweep)."""
+        self.index.resegment(self._segment_of)
         metrics.CUSTOMERS_TRACKED.clear()
         for (tier, stage), n in self.index.segments(set(self.stores)).items():
             metrics.CUSTOMERS_TRACKED.labels(tier, stage).set(n)

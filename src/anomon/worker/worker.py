@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -69,6 +70,8 @@ STOP_LOOP_S = 2.0
 STOP_COMMIT_S = 3.0
 STOP_CLIENT_S = 3.0
 PARENT_CHECK_S = 1.0
+GC_THRESHOLD = 20_000  # allocations between young collections (Python's default: 700)
+FETCH_WAIT_MS = 50  # a broker that answers a fetch only at its deadline (Tansu) adds this much
 
 
 def advertised_host(settings: Settings, host: str) -> str:
@@ -153,7 +156,7 @@ class Worker:
             rebalance_timeout_ms=max(15000, 2 * session_ms),
             max_poll_interval_ms=max(300000, 10 * session_ms),
             request_timeout_ms=max(30000, 3 * session_ms + 1000),
-            max_poll_records=s.batch_max_records,
+            max_poll_records=s.batch_max_records, fetch_max_wait_ms=FETCH_WAIT_MS,
             partition_assignment_strategy=(self.assignor,), **self.auth)
 
     def _producer(self, transactional_id: str | None = None) -> AIOKafkaProducer:
@@ -203,6 +206,7 @@ class Worker:
 
     def update_lag(self) -> dict[int, int]:
         """Set ``anomon_consumer_lag_records`` for the owned input partitions (no broker call)."""
+        self.stats.flush()
         if self.loop is None:
             return {}
         topic = self.settings.input_topic
@@ -279,6 +283,8 @@ class Worker:
 
     async def run_async(self) -> int:
         """Run until stopped; returns the exit code."""
+        # fewer, cheaper collections: the states are long-lived, an event's garbage is not
+        gc.set_threshold(GC_THRESHOLD, 20, 20)
         if load_models(self.engine, self.checkpoint):
             self.sweeper.reset_labels()
         loop = asyncio.get_running_loop()
