@@ -14,6 +14,7 @@ aborted transaction (a worker killed mid-batch) are never restored.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -93,8 +94,8 @@ async def _read(bootstrap: str, tps: dict[int, TopicPartition],
                 client: dict[str, Any]) -> int:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, isolation_level=isolation_level,
-                                max_partition_fetch_bytes=8 * 1024 * 1024,
-                                fetch_max_bytes=64 * 1024 * 1024, fetch_max_wait_ms=100,
+                                max_partition_fetch_bytes=2 * 1024 * 1024,
+                                fetch_max_bytes=16 * 1024 * 1024, fetch_max_wait_ms=100,
                                 client_id="anomon-restore", **client)
     await consumer.start()
     records = 0
@@ -106,7 +107,7 @@ async def _read(bootstrap: str, tps: dict[int, TopicPartition],
         deadline = time.monotonic() + timeout_s
         last_progress = time.monotonic()
         while todo:
-            batches = await consumer.getmany(timeout_ms=200, max_records=50_000)
+            batches = await consumer.getmany(timeout_ms=200, max_records=5_000)
             for tp, batch in batches.items():
                 store = stores[tp.partition]
                 for record in batch:
@@ -115,6 +116,7 @@ async def _read(bootstrap: str, tps: dict[int, TopicPartition],
                 records += len(batch)
             if batches:
                 last_progress = time.monotonic()
+            await asyncio.sleep(0)  # heartbeats and the web server run between chunks
             for p, tp in list(todo.items()):
                 position = await consumer.position(tp)
                 if position >= ends[p]:

@@ -184,6 +184,9 @@ class StreamLoop(ConsumerRebalanceListener):
         if fetched:
             self.committer.submit(self.handle(fetched))
         self._background()
+        # getmany answers from its buffer without suspending, and so may everything above:
+        # let the committer, the clients' own tasks (fetches, heartbeats) and the web server run
+        await asyncio.sleep(0)
         await self.committer.wait_room()
 
     def handle(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> Batch:
