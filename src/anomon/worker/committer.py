@@ -351,9 +351,7 @@ class ExactlyOnce(Committer):
             if old is not None:
                 await _stop(old)
         started = {p: self.make_producer(self.transactional_id(p)) for p in partitions}
-        # start() initialises the transactional id: the previous owner is fenced and its
-        # open transaction aborted before this worker reads the changelog
-        await asyncio.gather(*(producer.start() for producer in started.values()))
+        await asyncio.gather(*(_fence(producer) for producer in started.values()))
         self.producers.update(started)
         self.failed -= partitions
 
@@ -399,6 +397,18 @@ class ExactlyOnce(Committer):
         await super().close(timeout_s)
         await asyncio.gather(*(_stop(p) for p in self.producers.values()))
         self.producers.clear()
+
+
+async def _fence(producer: AIOKafkaProducer) -> None:
+    """Start ``producer`` and wait until its transactional id is initialised.
+
+    Initialising the id fences the previous producer of that id and aborts its
+    open transaction; ``begin_transaction`` waits for it, and an empty transaction
+    commits without a request. Only then is the changelog read.
+    """
+    await producer.start()
+    await producer.begin_transaction()
+    await producer.commit_transaction()
 
 
 async def _stop(producer: AIOKafkaProducer, timeout_s: float = 5.0) -> None:
