@@ -172,22 +172,28 @@ def render_hot_path(h: dict[str, Any]) -> list[str]:
              "order), one worker, two workers of one group. Load average: the machine's, "
              "1 minute, at the end of each run (2 cores, shared).", "",
              "| broker | run | replay events/s | one worker events/s | CPU us/event | "
-             "two workers events/s | load average |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "waiting for a CPU | two workers events/s | waiting for a CPU | load average |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, b in h["brokers"].items():
         for i, (rep, one, two) in enumerate(zip(b["replay"], b["one"], b["two"], strict=True)):
             lines.append(f"| {name} | {i + 1} | {rep['events_per_s']:,.0f} | "
                          f"{one['events_per_s']:,} | {one['cpu_us_per_event']} | "
-                         f"{two['events_per_s']:,} | {one['load_average']:.1f} / "
-                         f"{two['load_average']:.1f} |")
+                         f"{one.get('runqueue_wait_share', '-')} | {two['events_per_s']:,} | "
+                         f"{two.get('runqueue_wait_share', '-')} | "
+                         f"{one['load_average']:.1f} / {two['load_average']:.1f} |")
+    lines += ["", "*Waiting for a CPU*: seconds the worker processes were runnable but not "
+              "running, per second of the run (`/proc/PID/schedstat`): the share of the "
+              "machine other processes took from them."]
     lines += ["", "| broker | one worker / replay | two workers / one | latency at 70% "
-              "(events/s) | p50 ms | p99 ms | load average before / after |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
+              "(events/s) | p50 ms | p99 ms | worker on CPU / waiting | load average "
+              "before / after |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, b in h["brokers"].items():
         s, lat = b["summary"], b["latency_at_70pct"]
         lines.append(f"| {name} | {s['one_vs_replay']} | {s['two_vs_one']} | "
                      f"{lat['offered_per_s']:,.0f} | {lat.get('p50_ms', '-')} | "
-                     f"{lat.get('p99_ms', '-')} | {lat.get('load_average')} |")
+                     f"{lat.get('p99_ms', '-')} | {lat.get('worker_cpu_share', '-')} / "
+                     f"{lat.get('worker_runqueue_wait_share', '-')} | "
+                     f"{lat.get('load_average')} |")
     for name, b in h["brokers"].items():
         kills = b.get("exactly_once_kill_runs")
         if kills:

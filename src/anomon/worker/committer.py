@@ -191,6 +191,11 @@ class Committer:
         self._task: asyncio.Task[None] | None = None
         self.error: BaseException | None = None
 
+    @property
+    def in_flight(self) -> int:
+        """Batches enqueued and not yet committed."""
+        return self._pending
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="anomon-committer")
 

@@ -225,6 +225,13 @@ class StreamLoop(ConsumerRebalanceListener):
             if changes:
                 batch.changes[store.partition] = changes
         self.stats.batch_done()
+        if batch.records and log.isEnabledFor(logging.DEBUG):
+            oldest = min((r[0].timestamp for r in fetched.values() if r and r[0].timestamp),
+                         default=None)
+            log.debug("batch %s", kv(records=batch.records, changed=sum(
+                len(c) for c in batch.changes.values()), outputs=len(batch.outputs),
+                oldest_age_ms=round(time.time() * 1000 - oldest) if oldest else None,
+                in_flight=self.committer.in_flight))
         if batch.records:
             newest = self.clock.worker_newest
             if newest is not None:
