@@ -84,17 +84,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="customer counts for the memory probe (100000 1000000)")
     parser.add_argument("--brokers", nargs="*", default=["tansu", "kafka"],
                         help="brokers for the end-to-end runs (tansu kafka; none: skip)")
-    parser.add_argument("--e2e-events", type=int, default=50_000,
-                        help="events for the sustained end-to-end rate (50000)")
-    parser.add_argument("--rates", type=float, nargs="*", default=[1000.0, 5000.0],
-                        help="offered loads for the latency runs, events/s (1000 5000); "
-                             "70%% of the sustained rate is always run, higher ones are not")
+    parser.add_argument("--e2e-events", type=int, default=100_000,
+                        help="events for replay vs one and two workers (100000)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="interleaved rounds of replay, one worker, two workers (2)")
+    parser.add_argument("--kill-runs", type=int, default=20,
+                        help="exactly-once SIGKILL runs on Apache Kafka (20)")
+    parser.add_argument("--recovery-customers", type=int, default=1_000_000,
+                        help="customers recovered from the changelog (1000000; 0: skip)")
+    parser.add_argument("--seconds", type=float, default=20.0,
+                        help="length of the latency run at 70%% of the sustained rate")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     if args.quick:
         args.customers, args.days, args.runs, args.memory = 100, 120, 1, [2000]
-        args.brokers, args.e2e_events, args.rates = args.brokers[:1], 2000, [200.0]
+        args.brokers, args.e2e_events, args.rounds = args.brokers[:1], 5000, 1
+        args.kill_runs, args.recovery_customers, args.seconds = 1, 0, 5.0
     from bench.stages import stage_costs
 
     results: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
@@ -106,15 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         lines = events.read_bytes().splitlines()
         results["stages_us_per_event"] = {k: round(v, 2) for k, v in stage_costs(lines).items()}
     results["memory"] = [memory(n) for n in args.memory]
-    from bench.end_to_end import run as end_to_end
+    if args.brokers:
+        from bench.hot_path import run as hot_path
 
-    results["end_to_end"] = []
-    for name in args.brokers:
-        e2e = end_to_end(name, args.e2e_events, args.rates, 5.0 if args.quick else 20.0)
-        results["end_to_end"].append(e2e)
-        rate = e2e["sustained"]["events_per_s"]
-        print(f"end to end on {name}: {rate:,.0f} events/s; "
-              f"{rate / results['replay']['events_per_s']:.2f} of the pure engine", file=sys.stderr)
+        results["hot_path"] = hot_path(args.rounds, args.e2e_events, args.brokers,
+                                       args.kill_runs, args.seconds, args.recovery_customers)
     print(json.dumps(results, indent=2))
     if not args.no_write and not args.quick:
         (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -142,6 +144,8 @@ def render(r: dict[str, Any]) -> str:
               "| --- | --- | --- | --- |"]
     lines += [f"| {x['customers']:,} | {x['state_bytes_per_customer']} | "
               f"{x['rss_bytes_per_customer']} | {x['peak_rss_mib']} |" for x in r["memory"]]
+    if r.get("hot_path"):
+        lines += render_hot_path(r["hot_path"])
     if r.get("end_to_end"):
         engine = r["replay"]["events_per_s"]
         lines += ["", "## End to end, one worker (`python -m bench.end_to_end`)", "",
@@ -158,6 +162,59 @@ def render(r: dict[str, Any]) -> str:
                   f"{x.get('p50_ms', '-')} | {x.get('p99_ms', '-')} | {x.get('p999_ms', '-')} |"
                   for e in r["end_to_end"] for x in e["latency"]]
     return "\n".join(lines) + "\n"
+
+
+def render_hot_path(h: dict[str, Any]) -> list[str]:
+    """The tables of :mod:`bench.hot_path`."""
+    lines = ["", "## The worker against the engine alone (`python -m bench.hot_path`)", "",
+             f"{h['events']:,} synthetic events on {h['partitions']} partitions; per broker, "
+             f"{h['rounds']} interleaved rounds of `anomon replay` (the engine alone, file "
+             "order), one worker, two workers of one group. Load average: the machine's, "
+             "1 minute, at the end of each run (2 cores, shared).", "",
+             "| broker | run | replay events/s | one worker events/s | CPU us/event | "
+             "waiting for a CPU | two workers events/s | waiting for a CPU | load average |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, b in h["brokers"].items():
+        for i, (rep, one, two) in enumerate(zip(b["replay"], b["one"], b["two"], strict=True)):
+            lines.append(f"| {name} | {i + 1} | {rep['events_per_s']:,.0f} | "
+                         f"{one['events_per_s']:,} | {one['cpu_us_per_event']} | "
+                         f"{one.get('runqueue_wait_share', '-')} | {two['events_per_s']:,} | "
+                         f"{two.get('runqueue_wait_share', '-')} | "
+                         f"{one['load_average']:.1f} / {two['load_average']:.1f} |")
+    lines += ["", "*Waiting for a CPU*: seconds the worker processes were runnable but not "
+              "running, per second of the run (`/proc/PID/schedstat`): the share of the "
+              "machine other processes took from them."]
+    lines += ["", "| broker | one worker / replay | two workers / one | latency at 70% "
+              "(events/s) | p50 ms | p99 ms | worker on CPU / waiting | load average "
+              "before / after |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, b in h["brokers"].items():
+        s, lat = b["summary"], b["latency_at_70pct"]
+        lines.append(f"| {name} | {s['one_vs_replay']} | {s['two_vs_one']} | "
+                     f"{lat['offered_per_s']:,.0f} | {lat.get('p50_ms', '-')} | "
+                     f"{lat.get('p99_ms', '-')} | {lat.get('worker_cpu_share', '-')} / "
+                     f"{lat.get('worker_runqueue_wait_share', '-')} | "
+                     f"{lat.get('load_average')} |")
+    for name, b in h["brokers"].items():
+        kills = b.get("exactly_once_kill_runs")
+        if kills:
+            lines += ["", f"Exactly once on {name}, {kills['runs']} runs in which one of two "
+                      "workers is killed mid-stream (SIGKILL), read back `read_committed`: "
+                      f"{kills['missing_alerts']} missing alerts, {kills['duplicate_alerts']} "
+                      f"duplicate alerts, {kills['state_problems']} customers whose state "
+                      "misses or double-counts an event."]
+        rec = b.get("recovery")
+        if rec:
+            lines += ["", f"Recovery of {rec['customers']:,} customers from the changelog "
+                      f"({rec.get('state_bytes_per_customer')} state bytes each; worker "
+                      f"with no customers: {rec.get('empty_worker_rss_mib')} MiB):", "",
+                      "| store | seconds to ready | RSS MiB | RSS bytes per customer | "
+                      "restart s |", "| --- | --- | --- | --- | --- |"]
+            for store in ("memory", "rocksdb"):
+                if store in rec:
+                    x = rec[store]
+                    lines.append(f"| {store} | {x['recovery_s']} | {x['rss_mib']} | "
+                                 f"{x['rss_bytes_per_customer']} | {x.get('restart_s', '-')} |")
+    return lines
 
 
 if __name__ == "__main__":

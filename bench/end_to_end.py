@@ -37,6 +37,7 @@ from workerkit import Names, WorkerProcess, worker_env
 HERE = Path(__file__).resolve().parent
 
 PROBE_EVERY_S = 0.05
+PARTITIONS = 4  # the worker creates its topics with ANOMON_PARTITIONS (4 in worker_env)
 
 
 def synthetic_events(n: int, customers: int = 3000) -> list[dict[str, Any]]:
@@ -98,6 +99,27 @@ def _probe_events(k: int, at: datetime) -> list[dict[str, Any]]:
             for i in range(3)]
 
 
+async def _send_tick(producer: AIOKafkaProducer, topic: str,
+                     events: list[dict[str, Any]]) -> list[Any]:
+    """Queue ``events`` as one record batch per partition (keyed like a keyed producer)."""
+    from anomon.worker.profile_route import partition_of
+
+    by_partition: dict[int, list[dict[str, Any]]] = {}
+    for event in events:
+        by_partition.setdefault(partition_of(event["customer_id"], PARTITIONS), []).append(event)
+    futures = []
+    for partition, items in by_partition.items():
+        batch = producer.create_batch()
+        for event in items:
+            key, value = event["customer_id"].encode(), orjson.dumps(event)
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+        futures.append(await producer.send_batch(batch, topic, partition=partition))
+    return futures
+
+
 async def _latency_run(bootstrap: str, names: Names, rate: float, seconds: float,
                        background: Iterator[dict[str, Any]]) -> list[float]:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks=1)
@@ -130,24 +152,29 @@ async def _latency_run(bootstrap: str, names: Names, rate: float, seconds: float
     k = 0
     sent_count = 0
     clock = datetime(2025, 1, 1, tzinfo=UTC)
+    deliveries = []
     try:
         while (now := time.monotonic()) - started < seconds:
             due = int((now - started) * rate) - sent_count
+            tick: list[dict[str, Any]] = []
             for _ in range(max(0, due)):
                 event = next(background)
-                await producer.send(names.input, orjson.dumps(event),
-                                    key=event["customer_id"].encode())
+                tick.append(event)
                 sent_count += 1
                 clock = datetime.fromisoformat(event["ts"])  # probes keep to the event clock
+            probes: list[dict[str, Any]] = []
             if now >= next_probe:
                 k += 1
-                for event in _probe_events(k, clock):
-                    await producer.send(names.input, orjson.dumps(event),
-                                        key=event["customer_id"].encode())
-                    sent[event["event_id"]] = time.monotonic()
+                probes = _probe_events(k, clock)
                 next_probe += PROBE_EVERY_S
-            await asyncio.sleep(0.001)
-        await producer.flush()
+            # one record batch per partition and tick: the producer costs little CPU, so
+            # the worker is measured, not the load generator
+            deliveries += await _send_tick(producer, names.input, tick + probes)
+            at = time.monotonic()
+            for event in probes:
+                sent[event["event_id"]] = at
+            await asyncio.sleep(0.002)
+        await asyncio.gather(*deliveries)
         await asyncio.sleep(3.0)  # the last probes' alerts
     finally:
         done.set()
@@ -166,11 +193,16 @@ def latency(broker: Any, rate: float, seconds: float, workdir: Path) -> dict[str
     try:
         worker.wait_ready(timeout=120.0)
         background = iter(synthetic_events(int(rate * seconds * 1.2) + 1000))
+        sched0, began = schedstat(worker.pid), time.monotonic()
         lat = asyncio.run(_latency_run(broker.bootstrap, names, rate, seconds, background))
+        sched1, took = schedstat(worker.pid), time.monotonic() - began
     finally:
         worker.stop()
+    # how much of the run the worker spent on a CPU, and waiting for one (a busy machine)
+    share = {"worker_cpu_share": round((sched1[0] - sched0[0]) / 1e9 / took, 2),
+             "worker_runqueue_wait_share": round((sched1[1] - sched0[1]) / 1e9 / took, 2)}
     if not lat:
-        return {"offered_per_s": rate, "probes": 0}
+        return {"offered_per_s": rate, "probes": 0, **share}
     lat.sort()
 
     def q(p: float) -> float:
@@ -178,7 +210,20 @@ def latency(broker: Any, rate: float, seconds: float, workdir: Path) -> dict[str
 
     return {"offered_per_s": rate, "probes": len(lat), "p50_ms": q(0.5), "p99_ms": q(0.99),
             "p999_ms": q(0.999), "max_ms": round(1000 * lat[-1], 2),
-            "mean_ms": round(1000 * statistics.fmean(lat), 2)}
+            "mean_ms": round(1000 * statistics.fmean(lat), 2), **share}
+
+
+def schedstat(pid: int) -> tuple[int, int]:
+    """Nanoseconds process ``pid`` ran on a CPU and waited on a run queue (all threads)."""
+    ran = waited = 0
+    for path in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            fields = path.read_text().split()
+        except OSError:  # a thread that just ended
+            continue
+        ran += int(fields[0])
+        waited += int(fields[1])
+    return ran, waited
 
 
 def run(broker_name: str, events: int, rates: list[float], seconds: float) -> dict[str, Any]:

@@ -45,8 +45,6 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
     web_host: str = Field("127.0.0.1", description="Address the worker's web server binds to.")
     web_port: int = Field(6066, ge=0, le=65535, description="Port of the web server (/metrics).")
-    parent_pid: int | None = Field(
-        None, description="Stop the worker when this process is gone (set by anomon demo).")
     data_dir: Path = Field(Path("var/worker"), description="Worker data directory (table state).")
     store: str = Field("memory://", description="Table store URL: memory:// or rocksdb://.")
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
@@ -210,5 +208,37 @@ class Settings(BaseSettings):
         description=(
             "Log lines as text, or as JSON objects (one a line: ts, level, logger, message and "
             "the key=value fields) for a log collector; Faust's and aiokafka's lines too."
+        ),
+    )
+    profile_host: str = Field(
+        "",
+        description=(
+            "Address the customer profile endpoint (/customers/{id}, personal data) binds to "
+            "when profile_port is set; empty: web_host."
+        ),
+    )
+    profile_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description=(
+            "Port of a web server of its own for the customer profile endpoint; unset: it is "
+            "served on web_port with /metrics."
+        ),
+    )
+    parent_pid: int = Field(
+        0,
+        ge=0,
+        description=(
+            "The worker stops when the process with this id is gone (a supervisor such as "
+            "`anomon demo` that must not leave a worker behind); 0: no parent watched."
+        ),
+    )
+    batch_max_records: int = Field(
+        1000,
+        ge=1,
+        description=(
+            "Most input records the worker fetches and handles as one batch (one state write "
+            "per changed customer and one offset commit, or one transaction, per batch)."
         ),
     )

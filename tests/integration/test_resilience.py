@@ -172,14 +172,7 @@ def test_killed_worker_partitions_move_and_nothing_is_lost(
 
     # every event processed: each one's id in its customer's restored state, once
     isolation = "read_committed" if eos else "read_uncommitted"
-    try:
-        customers = check_states(broker, names, events, isolation)
-    except AssertionError as err:
-        if not eos:
-            raise
-        # seen in about 1 run in 6: the committed changelog misses a write that the survivor
-        # holds in memory (Faust keeps table state across an aborted transaction)
-        pytest.xfail(f"exactly once lost a changelog write in the takeover: {err}")
+    customers = check_states(broker, names, events, isolation)
     assert accounted(after) and accounted(single_stats)
     handled = before["processed"] + after["processed"] + after["duplicate"]
     assert handled >= len(events), (before, after)
@@ -199,14 +192,8 @@ def test_killed_worker_partitions_move_and_nothing_is_lost(
             survivor_duplicate=after["duplicate"], dead_lettered=after["dead_lettered"],
             reprocessed=handled - len(events), alert_records=records, distinct_alerts=distinct,
             takeover_s=takeover_s)
-    # and the group's committed offsets reach the end of the input. Under load Faust sometimes
-    # stops committing a partition the survivor kept through the takeover's rebalance
-    # (faust-streaming/faust#318); nothing is lost (checked above), but those records are read
-    # again after the next restart. Shown as an expected failure, with the offsets.
-    try:
-        drained(broker, names, timeout=30)
-    except AssertionError as err:
-        pytest.xfail(f"Faust did not commit every offset after the takeover: {err}")
+    # and the group's committed offsets reach the end of the input
+    drained(broker, names, timeout=30)
 
 
 # -- 2. graceful stop and start -----------------------------------------------------------------

@@ -26,28 +26,32 @@ import logging
 
 from anomon.kafka.erasure_requests import erasure_customer
 from anomon.kafka.logs import customer_ref, kv
-from anomon.worker.customer_table import CustomerTable
 from anomon.worker.stats import WorkerStats
+from anomon.worker.store import StateStore
 from anomon.worker.sweep import SweepIndex
 
 log = logging.getLogger("anomon.worker.erasure")
 
 
 class Eraser:
-    """Handles erasure requests in the worker (called by its agent on the erasure topic)."""
+    """Handles erasure requests in the worker (records of the erasure topic)."""
 
-    def __init__(self, customers: CustomerTable, index: SweepIndex, stats: WorkerStats) -> None:
-        self.customers = customers
+    def __init__(self, index: SweepIndex, stats: WorkerStats) -> None:
         self.index = index
         self.stats = stats
 
-    def handle(self, value: bytes | None, partition: int) -> str | None:
-        """Erase the customer named by ``value``; returns their id (``None``: not a request)."""
+    def handle(self, value: bytes | None, partition: int, store: StateStore) -> str | None:
+        """Erase the customer named by ``value`` from ``store`` (the states of ``partition``).
+
+        Returns their id (``None``: not a request). The tombstone is written whether or
+        not a state is held: a copy may live in the changelog that this worker never read.
+        """
         customer_id = erasure_customer(value)
         if customer_id is None:
             log.warning("not an erasure request, ignored %s", kv(partition=partition))
             return None
-        existed = self.customers.delete(customer_id)  # tombstone on this record's partition
+        existed = customer_id in store
+        store.pop(customer_id, None)  # tombstone on this record's partition
         self.index.forget(customer_id)
         self.stats.record_erasure(existed)
         log.info("customer erased %s", kv(customer=customer_ref(customer_id),

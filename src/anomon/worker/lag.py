@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from faust.types import TP
+from aiokafka.structs import TopicPartition
 
 from anomon.worker import metrics
 
@@ -30,11 +30,11 @@ REFRESH_S = 5.0
 
 async def end_offsets(consumer: Any, topic: str, partitions: Iterable[int]) -> dict[int, int]:
     """End offsets of ``topic``'s ``partitions`` from the broker (ListOffsets); {} on failure."""
-    tps = [TP(topic, p) for p in sorted(partitions)]
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     if not tps:
         return {}
     try:
-        found = await consumer.highwaters(*tps)
+        found = await consumer.end_offsets(tps)
     except Exception as err:  # a rebalance or a broker hiccup: keep the Fetch watermarks
         log.debug("end offsets unavailable: %s", err)
         return {}

@@ -34,9 +34,10 @@ CUSTOMERS_TRACKED = Gauge(
 )
 MODEL_SCORE = Histogram(
     "anomon_model_score",
-    "Scores produced by each model.",
+    "Scores of firing alerts by model, as surprise (-log10 of the chance for an unchanged "
+    "customer; 3 is 1 in 1,000).",
     ["model"],
-    buckets=(0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0),
+    buckets=(0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0),
 )
 MODEL_LABELS = Counter(
     "anomon_model_labels", "Late labels learned, by model and label.", ["model", "label"]

@@ -8,6 +8,9 @@ duplicate + late + dead_lettered`` holds at any moment between records.
 >>> s.record_in(); s.record_dead_letter("invalid_json")
 >>> d = s.as_dict(); d["in"], d["processed"], d["dead_lettered"], d["accounted"]
 (2, 1, 1, True)
+
+The ``anomon_events`` counter is brought up to date once per batch (:meth:`WorkerStats.flush`,
+also before every scrape of ``/metrics``), not once per record.
 """
 
 from __future__ import annotations
@@ -43,25 +46,44 @@ class WorkerStats:
         self.erased = 0
         self.first_event_at: float | None = None
         self.last_event_at: float | None = None
+        self._event_series: dict[tuple[str, str], Any] = {}  # labelled children, looked up once
+        #: outcomes not yet in the ``anomon_events`` counter (:meth:`flush`)
+        self._pending_events: Counter[tuple[str, str]] = Counter()
 
     def record_in(self) -> None:
         """A record arrived from the input topic."""
         self.records_in += 1
-        now = time.time()
         if self.first_event_at is None:
-            self.first_event_at = now
-        self.last_event_at = now
+            self.first_event_at = self.last_event_at = time.time()
+
+    def batch_done(self) -> None:
+        """A batch of records was handled: the time, and the counters into Prometheus."""
+        self.last_event_at = time.time()
+        self.flush()
+
+    def flush(self) -> None:
+        """Outcomes counted since the last flush, into ``anomon_events`` (once per batch)."""
+        pending = self._pending_events
+        if not pending:
+            return
+        series = self._event_series
+        for key, n in pending.items():
+            child = series.get(key)
+            if child is None:
+                child = series[key] = metrics.EVENTS.labels(*key)
+            child.inc(n)
+        pending.clear()
 
     def record_outcome(self, event_type: str, outcome: str) -> None:
         """The engine's verdict on a decoded event: processed, duplicate or late."""
         self.outcomes[outcome] += 1
-        metrics.EVENTS.labels(event_type, outcome).inc()
+        self._pending_events[(event_type, outcome)] += 1
 
     def record_dead_letter(self, reason: str, event_type: str = "unknown") -> None:
         """A record sent to the dead-letter topic."""
         self.dead_lettered[reason] += 1
         metrics.DEAD_LETTERED.labels(reason).inc()
-        metrics.EVENTS.labels(event_type, "dead_lettered").inc()
+        self._pending_events[(event_type, "dead_lettered")] += 1
 
     def record_key_mismatch(self) -> None:
         """A record whose key is not its customer id (processed all the same)."""

@@ -3,8 +3,8 @@
 :class:`SweepIndex` remembers, per customer, the event time of the next check
 (``CustomerState.next_check_ts``) and the input partition, so a sweep finds the
 due customers of this worker's partitions without decoding every state. It is
-rebuilt from the table after every rebalance (the table then holds states this
-worker did not write itself).
+rebuilt from the states held after every rebalance
+(:class:`~anomon.worker.sweeper.Sweeper`).
 
 :class:`SweepClock` says what "now" is for the customers of one partition:
 
@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from anomon.core.state import CustomerState
 
 Segment = tuple[str, str]
+UNKNOWN: Segment = ("unknown", "unknown")
 
 
 class SweepIndex:
@@ -44,6 +44,7 @@ class SweepIndex:
 
     def __init__(self, ttl_s: float = 0.0) -> None:
         self.entries: dict[str, tuple[float, int, Segment]] = {}
+        self.unsegmented: set[str] = set()
         self.stale = True
         self.ttl_s = ttl_s
 
@@ -54,37 +55,38 @@ class SweepIndex:
             due = min(due, state.last_ts + self.ttl_s)
         self.entries[state.customer_id] = (due, state.partition, segment)
 
+    def note_due(self, state: CustomerState) -> None:
+        """Remember when ``state`` is next due; its segment is worked out later.
+
+        The segment (tier, stage) only feeds a gauge: the loop notes every changed
+        customer once per batch, and :meth:`resegment` computes the segments of the
+        customers noted since the last gauge update, once each.
+        """
+        due = state.next_check_ts
+        if self.ttl_s > 0:
+            due = min(due, state.last_ts + self.ttl_s)
+        old = self.entries.get(state.customer_id)
+        self.entries[state.customer_id] = (due, state.partition, old[2] if old else UNKNOWN)
+        self.unsegmented.add(state.customer_id)
+
+    def resegment(self, segment_of: Callable[[str, int], Segment | None]) -> None:
+        """Segments of the customers noted by :meth:`note_due` (``segment_of(id, partition)``)."""
+        for customer_id in self.unsegmented:
+            entry = self.entries.get(customer_id)
+            if entry is None:
+                continue
+            segment = segment_of(customer_id, entry[1])
+            if segment is not None:
+                self.entries[customer_id] = (entry[0], entry[1], segment)
+        self.unsegmented.clear()
+
     def expired(self, state: CustomerState, now: float) -> bool:
         """Whether the customer has been silent longer than the state TTL."""
         return self.ttl_s > 0 and now - state.last_ts >= self.ttl_s
 
     def forget(self, customer_id: str) -> None:
         self.entries.pop(customer_id, None)
-
-    def rebuild(
-        self,
-        items: Iterable[tuple[str, bytes]],
-        decode: Callable[[str, bytes], CustomerState | None],
-        segment_of: Callable[[CustomerState], Segment],
-        partitions: set[int],
-    ) -> RebuildResult:
-        """Index every state of ``partitions`` found in ``items`` (others are skipped)."""
-        self.entries.clear()
-        result = RebuildResult()
-        for customer_id, raw in items:
-            state = decode(customer_id, raw)
-            if state is None:
-                continue
-            if state.partition not in partitions:
-                result.skipped += 1
-                continue
-            self.note(state, segment_of(state))
-            result.indexed += 1
-            newest = result.newest_ts.get(state.partition)
-            if newest is None or state.last_ts > newest:
-                result.newest_ts[state.partition] = state.last_ts
-        self.stale = False
-        return result
+        self.unsegmented.discard(customer_id)
 
     def due(self, now_by_partition: dict[int, float]) -> list[str]:
         """Customers whose next check is at or before their partition's now."""
@@ -102,15 +104,6 @@ class SweepIndex:
     def segments(self, partitions: set[int]) -> Counter[Segment]:
         """Customers of ``partitions`` by (tier, stage)."""
         return Counter(seg for _, p, seg in self.entries.values() if p in partitions)
-
-
-@dataclass
-class RebuildResult:
-    """What an index rebuild found."""
-
-    indexed: int = 0
-    skipped: int = 0
-    newest_ts: dict[int, float] = field(default_factory=dict)
 
 
 class SweepClock:

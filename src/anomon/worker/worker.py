@@ -1,69 +1,41 @@
-"""The stream worker: a thin Faust adapter around the engine.
+"""The stream worker: Kafka clients, the hot loop, the sweep, the web server, wired together.
 
-For each input record the agent reads the customer's state from the table,
-calls the engine, writes the state back and publishes what came out; it holds
-no business logic. Every record ends in exactly one outcome:
+Each part lives in a module of its own; this one only builds and connects them:
 
-* ``processed``: the event was applied (alerts, if any, go to the alerts topic);
-* ``duplicate``: an event id the customer's state has seen before (no effect);
-* ``late``: older than the lateness bound; not applied, forwarded as is to the
-  late topic;
-* ``dead_lettered``: rejected by the decoder (reason from
-  :mod:`anomon.core.decoding`) or, should the engine ever raise on an event,
-  ``processing_error``; sent to the dead-letter topic (see
-  :mod:`anomon.kafka.dead_letter`). A poison record never stops the worker.
+* :mod:`anomon.worker.loop`: the batched consumer loop and rebalance listener;
+* :mod:`anomon.worker.handler`: record handling (decode, engine, outcome, outputs);
+* :mod:`anomon.worker.store`, :mod:`anomon.worker.local_store`: customer states;
+* :mod:`anomon.worker.changelog`: restoring states from the changelog;
+* :mod:`anomon.worker.committer`: publishing and committing batches, at least
+  once or exactly once;
+* :mod:`anomon.worker.assignor`: co-partitioned, sticky assignment that tells
+  every worker who owns which partition;
+* :mod:`anomon.worker.sweeper`, :mod:`anomon.worker.erasure`: silence, TTL, erasure;
+* :mod:`anomon.worker.web`, :mod:`anomon.worker.profile_route`: the web server;
+* :mod:`anomon.worker.checkpoint`: the shared models saved across restarts.
 
-So ``in == processed + duplicate + late + dead_lettered`` (``/stats``, and the
-``anomon_events`` counter by outcome).
-
-**Keys.** Producers key events by customer id, so that a customer's events and
-state stay on one partition. A record whose key is missing or differs from the
-``customer_id`` in its value is processed all the same, under the value's
-``customer_id``, and counted in ``anomon_key_mismatch``. Its state write goes to
-the changelog partition of the record's own input partition; with the memory
-store the worker holds one state per customer either way, but after a
-rebalance, or with a per-partition store (RocksDB), a mis-keyed customer may
-have a second, separate state on that partition. Fix the producer.
-
-**Sweep.** A timer every ``sweep_interval_s`` judges silent customers (see
-:mod:`anomon.worker.sweep`): only those whose state belongs to an input
-partition actively assigned to this worker (standby copies are skipped), so
-each customer is judged by exactly one worker. Nothing is swept while the group
-rebalances or tables recover. A customer silent longer than ``state_ttl_days``
-is forgotten there: state and changelog record deleted (``expired`` in
-``/stats``).
-
-**Erasure.** A second agent reads erasure requests (``anomon erase``) and
-deletes the customer's state (:mod:`anomon.worker.erasure`).
-
-**Records.** The per-record path is :class:`anomon.worker.records.RecordHandler`
-(no Faust in it, tested with a ``dict`` as the store); Faust's private API is used
-only in :mod:`anomon.worker.faust_private`.
-
-**Web.** ``/livez`` (200 while the process serves), ``/readyz`` (200 once state is
-recovered and partitions assigned, 503 before and during a rebalance),
-``/metrics`` (Prometheus text, consumer lag computed at the scrape:
-:mod:`anomon.worker.lag`), ``/stats`` (JSON counters and the worker's pid) and
-``/customers/{id}`` (a customer's profile, from whichever worker owns them:
-:mod:`anomon.worker.profile_route`) on ``web_host:web_port``.
-
-Run it with ``anomon worker`` or ``python -m anomon.worker.worker`` (settings
-from ``ANOMON_*`` environment variables).
+The worker stops on SIGTERM or SIGINT (committing what it handled, within a few
+seconds even with the broker gone) and when the process ``ANOMON_PARENT_PID``
+names is gone. Run it with ``anomon worker`` or ``python -m anomon.worker.worker``
+(settings from ``ANOMON_*`` environment variables).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import os
 import signal
+import socket
 import time
 from typing import Any
 
-import faust
-from aiokafka.errors import KafkaError
-from faust.types import TP
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import IllegalStateError, KafkaError
+from aiokafka.structs import TopicPartition
 
 from anomon.core.decoding import EventDecoder
 from anomon.core.detection_config import DetectionConfig
@@ -72,31 +44,53 @@ from anomon.core.state import CustomerState
 from anomon.core.timeutil import DAY
 from anomon.exits import EXIT_FAIL, EXIT_OK
 from anomon.kafka.logs import configure_logging, customer_ref, kv, set_pseudonym_key
+from anomon.kafka.ports import free_port
 from anomon.kafka.preflight import BrokerAccessError, check_access
-from anomon.kafka.security import SecurityConfigError
-from anomon.kafka.topics import TopicSetupError, ensure_topics
+from anomon.kafka.security import SecurityConfigError, kafka_auth
+from anomon.kafka.topics import TopicSetupError, bootstrap_servers, changelog_topic, ensure_topics
 from anomon.settings import Settings
-from anomon.worker import lag, metrics
-from anomon.worker.app import create_app
+from anomon.worker import changelog, lag, metrics
+from anomon.worker.assignor import assignor_for
 from anomon.worker.checkpoint import checkpoint_path, load_models, save_models
-from anomon.worker.customer_table import CustomerTable
-from anomon.worker.drift import LabelDrift
+from anomon.worker.committer import AtLeastOnce, Committer, ExactlyOnce
 from anomon.worker.erasure import Eraser
-from anomon.worker.faust_private import committed_offsets
-from anomon.worker.outputs import Outputs
-from anomon.worker.profile_route import add_profile_route
-from anomon.worker.records import InputRecord, Outgoing, OutputTopics, RecordHandler
+from anomon.worker.handler import OutputTopics, RecordHandler
+from anomon.worker.local_store import backend_factory, keeps_encoded
+from anomon.worker.loop import StreamLoop
+from anomon.worker.profile_route import ProfileSource, add_profile_route
 from anomon.worker.stats import WorkerStats
+from anomon.worker.store import PartitionStore
 from anomon.worker.sweep import SweepClock, SweepIndex
+from anomon.worker.sweeper import Sweeper
+from anomon.worker.web import WebServer, health_app
 
 log = logging.getLogger("anomon.worker.worker")
 
-SWEEP_YIELD_EVERY = 100  # customers swept between yields to the agent
-PARENT_CHECK_S = 1.0  # how often a worker started by a parent (anomon demo) checks it is alive
+STOP_LOOP_S = 2.0
+STOP_COMMIT_S = 3.0
+STOP_CLIENT_S = 3.0
+PARENT_CHECK_S = 1.0
+GC_THRESHOLD = 20_000  # allocations between young collections (Python's default: 700)
+FETCH_WAIT_MS = 50  # a broker that answers a fetch only at its deadline (Tansu) adds this much
 
 
-class StreamWorker:
-    """The Faust app with the agent, the sweep timer and the web routes."""
+def advertised_host(settings: Settings, host: str) -> str:
+    """The host other workers reach this one at.
+
+    >>> advertised_host(Settings(), "127.0.0.1")
+    '127.0.0.1'
+    >>> advertised_host(Settings(), "0.0.0.0") == socket.gethostname()
+    True
+    """
+    if settings.web_advertised_host:
+        return settings.web_advertised_host
+    if host in ("0.0.0.0", "::", ""):
+        return socket.gethostname()
+    return host
+
+
+class Worker:
+    """One worker process (see the module docstring)."""
 
     def __init__(self, settings: Settings, partitions: int, engine: Engine | None = None) -> None:
         self.settings = settings
@@ -105,262 +99,104 @@ class StreamWorker:
             config = DetectionConfig.load(settings.models_dir / "detectors.toml")
             engine = Engine(config, lateness_bound_s=settings.lateness_bound_s)
         self.engine = engine
-        self.decoder = EventDecoder(max_event_bytes=settings.max_event_bytes)
+        self.exactly_once = settings.processing_guarantee == "exactly_once"
         self.stats = WorkerStats()
         self.index = SweepIndex(ttl_s=settings.state_ttl_days * DAY)
         self.clock = SweepClock(settings.sweep_clock)
         self.checkpoint = checkpoint_path(settings.data_dir)
-        self.ready_at: float | None = None
-        self._labels_exported: dict[int, int] = dict(self.engine.churn.labels)
-        self.label_drift = LabelDrift()
-        self._quality_drifts_exported = 0
-        self.end_offsets: dict[int, int] = {}  # input partition -> end offset (lag.REFRESH_S)
-        metrics.init_model_series([self.engine.churn.name])
-        self.app = create_app(settings, partitions)
-        self.customers = CustomerTable(self.app, settings.input_topic, partitions, self.stats)
-        raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
-                               "key_serializer": "raw", "value_serializer": "raw"}
-        self.input_topic = self.app.topic(settings.input_topic, partitions=partitions, **raw)
-        self.alerts_topic = self.app.topic(settings.alerts_topic, **raw)
-        self.dlq_topic = self.app.topic(settings.dlq_topic, **raw)
-        self.late_topic = self.app.topic(settings.late_topic, **raw)
-        self.app.agent(self.input_topic, name="anomon.events")(self._consume)
-        self.records = RecordHandler(
-            self.engine, self.customers, self.stats,
+        self.handler = RecordHandler(
+            engine, EventDecoder(max_event_bytes=settings.max_event_bytes), self.stats,
             OutputTopics(settings.alerts_topic, settings.dlq_topic, settings.late_topic),
-            self.decoder, on_processed=self._on_processed)
-        self.eraser = Eraser(self.customers, self.index, self.stats)
-        self.outputs = Outputs(self.app, settings.input_topic, {
-            t.get_topic_name(): t for t in (self.alerts_topic, self.dlq_topic, self.late_topic)})
-        self.erasure_topic = self.app.topic(settings.erasure_topic, partitions=partitions, **raw)
-        self.app.agent(self.erasure_topic, name="anomon.erasure")(self._erasures)
-        self.app.timer(settings.sweep_interval_s, name="anomon.sweep")(self._sweep_timer)
-        self.app.timer(lag.REFRESH_S, name="anomon.lag")(self._lag_timer)
-        if settings.checkpoint_interval_s > 0:
-            self.app.timer(settings.checkpoint_interval_s, name="anomon.checkpoint")(
-                self._checkpoint_timer
-            )
-        if settings.parent_pid is not None:
-            self.app.timer(PARENT_CHECK_S, name="anomon.parent")(self._parent_timer)
-        self.app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
-        self._add_routes()
-        add_profile_route(self.app, self.customers, self.engine, self.clock)
+            self.clock)
+        self.eraser = Eraser(self.index, self.stats)
+        self.stores: dict[int, PartitionStore] = {}
+        self._backend = backend_factory(settings.store, settings.data_dir, settings.app_id)
+        self._keep_encoded = keeps_encoded(settings.store)
+        self.sweeper = Sweeper(engine, self.handler, self.index, self.clock, self.stats,
+                               self.stores, self._highwater)
+        self.web_port = settings.web_port or free_port(settings.web_host)
+        self.profile_host = settings.profile_host or settings.web_host
+        self.profile_port = settings.profile_port
+        if self.profile_port == 0:
+            self.profile_port = free_port(self.profile_host)
+        host = self.profile_host if self.profile_port is not None else settings.web_host
+        port = self.profile_port if self.profile_port is not None else self.web_port
+        self.address = f"http://{advertised_host(settings, host)}:{port}"
+        self.assignor = assignor_for(self.address)
+        self.bootstrap = bootstrap_servers(settings.broker)
+        self.auth = kafka_auth(settings)
+        self.changelog_topic = changelog_topic(settings.app_id)
+        self.end_offsets: dict[int, int] = {}
+        self.stop_requested = asyncio.Event()
+        self.consumer: AIOKafkaConsumer | None = None
+        self.loop: StreamLoop | None = None
+        self.loop_task: asyncio.Task[None] | None = None
+        metrics.init_model_series([engine.churn.name])
 
-    # -- the agent ------------------------------------------------------------
+    # -- parts -------------------------------------------------------------------
 
-    async def _consume(self, stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            for out in self.handle(event.message):
-                await self.outputs.send(out, event.message.partition)
+    def new_store(self, partition: int) -> PartitionStore:
+        return PartitionStore(partition, self._backend(partition), self._unreadable,
+                              keep_encoded=self._keep_encoded)
 
-    async def _erasures(self, stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            self.eraser.handle(event.message.value, event.message.partition)
+    def _unreadable(self, customer_id: str, err: Exception) -> None:
+        self.stats.record_state_reset()
+        log.warning("unreadable customer state, starting fresh %s",
+                    kv(customer=customer_ref(customer_id), error=str(err)[:200]))
 
-    def handle(self, msg: Any) -> list[Outgoing]:
-        """Handle one Faust message (:class:`~anomon.worker.records.RecordHandler`)."""
-        started = time.perf_counter()
-        record = InputRecord(msg.topic, msg.partition, msg.offset, msg.key, msg.value,
-                             msg.timestamp, _headers(msg))
-        try:
-            return self.records.handle(record)
-        finally:
-            self.clock.observe(msg.partition, msg.offset, self.records.last_event_ts)
-            metrics.PROCESSING_SECONDS.observe(time.perf_counter() - started)
+    def _consumer(self) -> AIOKafkaConsumer:
+        s = self.settings
+        session_ms = int(s.session_timeout_s * 1000)
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=s.app_id,
+            client_id=f"{s.app_id}-worker", enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed" if self.exactly_once else "read_uncommitted",
+            session_timeout_ms=session_ms, heartbeat_interval_ms=max(100, session_ms // 10),
+            rebalance_timeout_ms=max(15000, 2 * session_ms),
+            max_poll_interval_ms=max(300000, 10 * session_ms),
+            request_timeout_ms=max(30000, 3 * session_ms + 1000),
+            max_poll_records=s.batch_max_records, fetch_max_wait_ms=FETCH_WAIT_MS,
+            partition_assignment_strategy=(self.assignor,), **self.auth)
 
-    def _on_processed(self, state: CustomerState, event_ts: float) -> None:
-        self._note(state, event_ts)
-        newest = self.clock.worker_newest
-        if newest is not None:
-            metrics.EVENT_LAG_SECONDS.set(time.time() - newest)
-
-    # -- the sweep ------------------------------------------------------------
-
-    def active_partitions(self) -> set[int]:
-        """Input partitions actively assigned to this worker (standbys excluded)."""
-        topic = self.settings.input_topic
-        return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic}
-
-    def _can_sweep(self) -> bool:
-        return bool(self.app.started and self.ready_at is not None and not self.app.rebalancing)
-
-    async def _sweep_timer(self) -> None:
-        if not self._can_sweep():
-            self.stats.sweep_skipped += 1
-            return
-        await self.sweep()
-
-    async def sweep(self) -> int:
-        """Judge the due customers of this worker's active partitions; returns how many."""
-        started = time.perf_counter()
-        partitions = self.active_partitions()
-        if not partitions:
-            return 0
-        if self.index.stale:
-            self._rebuild_index(partitions)
-        now_by_partition = self._now_by_partition(partitions)
-        due = self.index.due(now_by_partition)
-        swept = 0
-        sent_on: set[int] = set()
-        for n, customer_id in enumerate(due, 1):
-            if self.app.rebalancing:
-                break
-            try:
-                outgoing = self._sweep_one(customer_id, now_by_partition, partitions)
-            except Exception as exc:  # a bad state must not stop the sweeps: skip the customer
-                self.index.forget(customer_id)  # until their next event
-                self.stats.sweep_errors += 1
-                log.exception("sweep failed %s", kv(customer=customer_ref(customer_id),
-                                                     error=type(exc).__name__))
-                continue
-            if outgoing:
-                partition = self.index.entries[customer_id][1]
-                for out in outgoing:
-                    await self.outputs.send(out, partition)
-                sent_on.add(partition)
-            swept += 1
-            if n % SWEEP_YIELD_EVERY == 0:
-                await asyncio.sleep(0)
-        await self.outputs.commit_sweep(sent_on)
-        self.stats.sweeps += 1
-        self.stats.sweep_customers += swept
-        metrics.SWEEP_CUSTOMERS.inc(swept)
-        metrics.SWEEP_SECONDS.observe(time.perf_counter() - started)
-        self._update_customer_gauge(partitions)
-        self._export_labels()
-        if swept:
-            log.debug("sweep %s", kv(customers=swept, seconds=time.perf_counter() - started))
-        return swept
-
-    def _sweep_one(self, customer_id: str, now_by_partition: dict[int, float],
-                   partitions: set[int]) -> list[Outgoing]:
-        state = self.customers.load(customer_id)
-        if state is None:
-            self.index.forget(customer_id)
-            return []
-        now = now_by_partition.get(state.partition)
-        if state.partition in partitions and now is not None and self.index.expired(state, now):
-            self.customers.delete(customer_id, partition=state.partition)  # long gone: forget
-            self.index.forget(customer_id)
-            self.stats.record_expired()
-            return []
-        if state.partition not in partitions or now is None or not self.engine.due(state, now):
-            self._note(state, state.last_ts)
-            return []
-        alerts = [(alert, alert.to_bytes()) for alert in self.engine.sweep(state, now)]
-        self.customers.put_encoded(customer_id, state.to_bytes(), partition=state.partition)
-        self._note(state, now)
-        return self.records.alert_records(alerts)
-
-    def _segment(self, state: CustomerState, now: float) -> tuple[str, str]:
-        segment = self.engine.segment(state, now)
-        return segment.tier, segment.stage
-
-    def _note(self, state: CustomerState, now: float) -> None:
-        self.index.note(state, self._segment(state, now))
-
-    def _now_by_partition(self, partitions: set[int]) -> dict[int, float]:
-        out = {}
-        for p in partitions:
-            highwater = self._highwater(p) if self.clock.mode == "event" else None
-            now = self.clock.now_for(p, highwater)
-            if now is not None:
-                out[p] = now
-        return out
+    def _producer(self, transactional_id: str | None = None) -> AIOKafkaProducer:
+        options: dict[str, Any] = {"acks": "all", "enable_idempotence": False}
+        if transactional_id is not None:
+            options = {"transactional_id": transactional_id, "enable_idempotence": True,
+                       "acks": "all"}
+        return AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, client_id=f"{self.settings.app_id}-worker",
+            linger_ms=5, max_batch_size=256 * 1024, max_request_size=4 * 1024 * 1024,
+            request_timeout_ms=30000, **options, **self.auth)
 
     def _highwater(self, partition: int) -> int | None:
         """The input partition's high watermark from the last Fetch response (no request)."""
+        if self.consumer is None:
+            return None
         try:
-            value = self.app.consumer.highwater(TP(self.settings.input_topic, partition))
-        except (AssertionError, KeyError, KafkaError):  # no longer assigned
+            value = self.consumer.highwater(TopicPartition(self.settings.input_topic, partition))
+        except (IllegalStateError, AssertionError, KeyError):
             return None
         return int(value) if value is not None else None
 
-    def _rebuild_index(self, partitions: set[int]) -> None:
-        started = time.perf_counter()
-        result = self.index.rebuild(self.customers.items(), self.customers.decode,
-                                    lambda state: self._segment(state, state.last_ts), partitions)
-        self.clock.restore(result.newest_ts)
-        log.info("sweep index rebuilt %s", kv(
-            customers=result.indexed, other_partitions=result.skipped,
-            partitions=sorted(partitions), seconds=round(time.perf_counter() - started, 3)))
-
-    def _export_labels(self) -> None:
-        """Churn labels learned since the last export (``anomon_model_labels``)."""
-        churn = self.engine.churn
-        new: dict[int, int] = {}
-        for label, name in ((0, "bought_again"), (1, "silent")):
-            learned = churn.labels.get(label, 0)
-            delta = learned - self._labels_exported.get(label, 0)
-            if delta > 0:
-                metrics.MODEL_LABELS.labels(churn.name, name).inc(delta)
-            new[label] = max(0, delta)
-            self._labels_exported[label] = learned
-        drifts = self.label_drift.update(silent=new[1], bought_again=new[0])
-        if drifts:
-            metrics.MODEL_DRIFT.labels(churn.name, "label_rate").inc(drifts)
-            log.info("churn label rate changed %s", kv(model=churn.name, changes=drifts))
-        health = churn.health()
-        quality_drifts = int(health["drifts"]) - self._quality_drifts_exported
-        if quality_drifts > 0:
-            metrics.MODEL_DRIFT.labels(churn.name, "quality").inc(quality_drifts)
-            self._quality_drifts_exported = int(health["drifts"])
-        if health["labels_bought_again"] + health["labels_silent"] > 0:
-            metrics.MODEL_QUALITY.labels(churn.name, "log_loss").set(health["rolling_log_loss"])
-            metrics.MODEL_QUALITY.labels(churn.name, "roc_auc").set(health["rolling_roc_auc"])
-
-    def _update_customer_gauge(self, partitions: set[int]) -> None:
-        """Customers of active partitions by tier and stage (as of their last event or sweep)."""
-        metrics.CUSTOMERS_TRACKED.clear()
-        for (tier, stage), n in self.index.segments(partitions).items():
-            metrics.CUSTOMERS_TRACKED.labels(tier, stage).set(n)
-
-    async def _on_rebalance_complete(self, sender: Any, *args: Any, signal: Any = None,
-                                     **kwargs: Any) -> None:
-        self.index.stale = True
-        self.clock.reset_offsets()
-        self.outputs.flush_before_commit()
-        partitions = sorted(self.active_partitions())
-        if self.ready_at is None:
-            self.ready_at = time.time()
-            metrics.WORKER_READY.set(1)
-            log.info("worker ready %s", kv(
-                seconds_since_start=round(self.ready_at - self.stats.started_at, 2),
-                partitions=partitions, web=self.web_url))
-        else:
-            log.info("rebalanced %s", kv(partitions=partitions))
-
-    # -- checkpoints, web -----------------------------------------------------
-
-    async def _parent_timer(self) -> None:
-        parent = self.settings.parent_pid
-        if parent is not None and not _alive(parent):
-            log.warning("parent process gone, stopping %s", kv(parent_pid=parent))
-            os.kill(os.getpid(), signal.SIGTERM)
+    # -- web -----------------------------------------------------------------------
 
     @property
     def ready(self) -> bool:
-        """State recovered and partitions assigned, and no rebalance under way."""
-        return self.ready_at is not None and not bool(self.app.rebalancing)
+        return self.loop is not None and self.loop.ready
 
-    async def _checkpoint_timer(self) -> None:
-        save_models(self.engine, self.checkpoint)
-
-    @property
-    def web_url(self) -> str:
-        return f"http://{self.app.conf.web_bind}:{self.app.conf.web_port}"
+    def alive(self) -> bool:
+        task = self.loop_task
+        return task is None or not task.done()
 
     def stats_dict(self) -> dict[str, Any]:
         """The ``/stats`` payload: counters plus the worker's view of the group."""
         out = self.stats.as_dict()
-        try:
-            partitions = sorted(self.active_partitions())
-        except Exception:  # the consumer is not started yet
-            partitions = []
+        partitions = self.loop.partitions() if self.loop is not None else []
         out.update({
             "pid": os.getpid(),
             "ready": self.ready,
-            "ready_at": self.ready_at,
+            "ready_at": self.loop.ready_at if self.loop is not None else None,
             "partitions": partitions,
             "customers": self.index.count(set(partitions)),
             "event_clock": self.clock.worker_newest,
@@ -369,105 +205,223 @@ class StreamWorker:
         return out
 
     def update_lag(self) -> dict[int, int]:
-        """Set ``anomon_consumer_lag_records`` for the active input partitions (no broker call)."""
-        try:
-            partitions = self.active_partitions()
-        except Exception:  # the consumer is not started yet
+        """Set ``anomon_consumer_lag_records`` for the owned input partitions (no broker call)."""
+        self.stats.flush()
+        if self.loop is None:
             return {}
-        committed = committed_offsets(self.app)
         topic = self.settings.input_topic
+        committed = self.loop.committer.committed
 
         def position(p: int) -> int | None:
             handled = self.clock.next_offset.get(p)
-            return handled if handled is not None else committed.get(TP(topic, p))
+            return handled if handled is not None else committed.get(TopicPartition(topic, p))
 
         def highwater(p: int) -> int | None:
             return lag.newest(self._highwater(p), self.end_offsets.get(p))
 
-        return lag.update_lag_gauge(partitions, highwater, position)
+        return lag.update_lag_gauge(self.loop.assigned, highwater, position)
 
-    async def _lag_timer(self) -> None:
-        if self.app.started and not self.app.rebalancing:
-            self.end_offsets = await lag.end_offsets(
-                self.app.consumer, self.settings.input_topic, self.active_partitions())
+    def owners(self) -> dict[int, str]:
+        if self.loop is None or not self.loop.joined or self.loop.rebalancing:
+            return {}
+        return dict(self.assignor.owners)
 
-    def _add_routes(self) -> None:
-        worker = self
+    def find(self, customer_id: str, partition: int) -> CustomerState | None:
+        """The customer's state if held here: their own partition first, then any other."""
+        first = self.stores.get(partition)
+        others = [s for p, s in self.stores.items() if p != partition]
+        for store in ([first] if first is not None else []) + others:
+            state = store.get(customer_id)
+            if state is not None:
+                return state
+        return None
 
-        async def metrics_page(view: Any, request: Any) -> Any:
-            worker.update_lag()
-            return view.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    async def _start_web(self, server: WebServer) -> None:
+        app = health_app(self.stats_dict, self.alive, lambda: self.ready, self.update_lag)
+        source = ProfileSource(self.engine, self.clock, self.partitions, self.address,
+                               self.find, self.owners)
+        if self.profile_port is None:
+            add_profile_route(app, source)
+        else:
+            profile = web.Application()
+            add_profile_route(profile, source)
+            await server.serve(profile, self.profile_host, self.profile_port)
+        await server.serve(app, self.settings.web_host, self.web_port)
 
-        async def stats_page(view: Any, request: Any) -> Any:
-            return view.json(worker.stats_dict())
+    # -- timers --------------------------------------------------------------------
 
-        async def livez_page(view: Any, request: Any) -> Any:
-            return view.json({"status": "alive"})
+    async def _every(self, seconds: float, action: Any) -> None:
+        while not self.stop_requested.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_requested.wait(), seconds)
+            if self.stop_requested.is_set():
+                return
+            try:
+                await action()
+            except Exception as err:  # a timer must not take the worker down
+                log.warning("timer failed %s", kv(error=repr(err)[:200]))
 
-        async def readyz_page(view: Any, request: Any) -> Any:
-            if worker.ready:
-                return view.json({"status": "ready"})
-            return view.json({"status": "not ready"}, status=503)
+    async def _refresh_end_offsets(self) -> None:
+        if self.consumer is not None and self.ready and self.loop is not None:
+            self.end_offsets = await lag.end_offsets(self.consumer, self.settings.input_topic,
+                                                     self.loop.assigned)
 
-        self.app.page("/livez", name="anomon-livez")(livez_page)
-        self.app.page("/readyz", name="anomon-readyz")(readyz_page)
-        self.app.page("/metrics", name="anomon-metrics")(metrics_page)
-        self.app.page("/stats", name="anomon-stats")(stats_page)
+    async def _save_models(self) -> None:
+        save_models(self.engine, self.checkpoint)
 
-    # -- running --------------------------------------------------------------
+    async def _watch_parent(self) -> None:
+        pid = self.settings.parent_pid
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            log.info("parent process gone, stopping %s", kv(parent_pid=pid))
+            self.stop_requested.set()
+        except PermissionError:
+            pass
 
-    def run(self, loop: asyncio.AbstractEventLoop) -> int:
-        """Run until SIGINT/SIGTERM; returns the exit code."""
-        load_models(self.engine, self.checkpoint)
-        self._labels_exported = dict(self.engine.churn.labels)
-        worker = faust.Worker(
-            self.app,
-            loop=loop,
-            loglevel=self.settings.log_level,
-            quiet=True,
-            override_logging=False,
-            redirect_stdouts=False,
-        )
-        worker.spinner = None
-        log.info("worker starting %s", kv(
-            app_id=self.settings.app_id, input=self.settings.input_topic,
-            partitions=self.partitions, web=self.web_url, sweep_clock=self.settings.sweep_clock,
-            sweep_interval_s=self.settings.sweep_interval_s))
+    # -- running -------------------------------------------------------------------
+
+    async def run_async(self) -> int:
+        """Run until stopped; returns the exit code."""
+        # fewer, cheaper collections: the states are long-lived, an event's garbage is not
+        gc.set_threshold(GC_THRESHOLD, 20, 20)
+        if load_models(self.engine, self.checkpoint):
+            self.sweeper.reset_labels()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop_requested.set)
+        server = WebServer()
+        timers: list[asyncio.Task[None]] = []
+        producer: AIOKafkaProducer | None = None
+        committer: Committer | None = None
         code = EXIT_OK
         try:
-            worker.execute_from_commandline()
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else EXIT_FAIL
+            await self._start_web(server)
+            log.info("worker starting %s", kv(
+                app_id=self.settings.app_id, input=self.settings.input_topic,
+                partitions=self.partitions, web=f"http://{self.settings.web_host}:{self.web_port}",
+                guarantee=self.settings.processing_guarantee, store=self.settings.store,
+                sweep_clock=self.settings.sweep_clock,
+                sweep_interval_s=self.settings.sweep_interval_s))
+            self.consumer = consumer = self._consumer()
+            if self.exactly_once:
+                committer = ExactlyOnce(consumer, self._producer,
+                                        f"{self.settings.app_id}-{self.settings.input_topic}",
+                                        self.settings.app_id, self.changelog_topic, self.stores)
+            else:
+                producer = self._producer()
+                committer = AtLeastOnce(consumer, producer, self.changelog_topic, self.stores)
+            isolation = "read_committed" if self.exactly_once else "read_uncommitted"
+
+            async def restore(stores: dict[int, PartitionStore]) -> Any:
+                return await changelog.restore(self.bootstrap, self.changelog_topic, stores,
+                                               isolation_level=isolation, **self.auth)
+
+            self.loop = StreamLoop(
+                consumer=consumer, committer=committer, handler=self.handler,
+                eraser=self.eraser, sweeper=self.sweeper, stores=self.stores,
+                new_store=self.new_store, restore=restore, stats=self.stats, clock=self.clock,
+                input_topic=self.settings.input_topic, erasure_topic=self.settings.erasure_topic,
+                sweep_interval_s=self.settings.sweep_interval_s,
+                max_records=self.settings.batch_max_records, exactly_once=self.exactly_once)
+            consumer.subscribe([self.settings.input_topic, self.settings.erasure_topic],
+                               listener=self.loop)
+            starting = asyncio.gather(consumer.start(),
+                                      producer.start() if producer is not None else _nothing())
+            if not await self._until_stopped(starting):
+                return EXIT_OK
+            await committer.start()
+            self.loop_task = asyncio.create_task(self.loop.run(), name="anomon-loop")
+            timers.append(asyncio.create_task(self._every(lag.REFRESH_S,
+                                                          self._refresh_end_offsets)))
+            if self.settings.checkpoint_interval_s > 0:
+                timers.append(asyncio.create_task(self._every(
+                    self.settings.checkpoint_interval_s, self._save_models)))
+            if self.settings.parent_pid:
+                timers.append(asyncio.create_task(self._every(PARENT_CHECK_S,
+                                                              self._watch_parent)))
+            await self._until_stopped(self.loop_task, cancel=False)
+            if (self.loop_task.done() and not self.loop_task.cancelled()
+                    and self.loop_task.exception() is not None):
+                log.error("the loop failed %s", kv(error=repr(self.loop_task.exception())))
+                code = EXIT_FAIL
+        finally:
+            await self._shutdown(server, timers, committer, producer)
+        return code
+
+    async def _until_stopped(self, work: Any, cancel: bool = True) -> bool:
+        """Wait for ``work`` or a stop request; whether ``work`` finished first.
+
+        ``cancel``: cancel ``work`` on a stop request (else it is left to the shutdown).
+        """
+        task = asyncio.ensure_future(work)
+        stop = asyncio.create_task(self.stop_requested.wait())
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if task.done():
+            if cancel:
+                task.result()
+            return True
+        if not cancel:
+            return False
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        return False
+
+    async def _shutdown(self, server: WebServer, timers: list[asyncio.Task[None]],
+                        committer: Committer | None, producer: AIOKafkaProducer | None) -> None:
+        self.stop_requested.set()
+        if self.loop is not None:
+            self.loop.stopping.set()
+        if self.loop_task is not None and not self.loop_task.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self.loop_task), STOP_LOOP_S)
+            except (TimeoutError, Exception):
+                self.loop_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self.loop_task
+        for timer in timers:
+            timer.cancel()
+        if committer is not None:
+            await committer.close(STOP_COMMIT_S)
+        if self.consumer is not None:
+            await _bounded(self.consumer.stop(), STOP_CLIENT_S, "consumer")
+        if producer is not None:
+            await _bounded(producer.stop(), STOP_CLIENT_S, "producer")
+        for store in list(self.stores.values()):
+            store.close()
+        await server.stop()
+
+    def run(self) -> int:
+        """Run in a new event loop until SIGINT/SIGTERM; returns the exit code."""
+        code = EXIT_FAIL
+        try:
+            code = asyncio.run(self.run_async())
         finally:
             save_models(self.engine, self.checkpoint)
-        log.info("worker stopped %s", kv(exit_code=code, **{
-            k: v for k, v in self.stats.as_dict().items()
-            if k in ("in", "processed", "duplicate", "late", "dead_lettered", "alerts")}))
+            log.info("worker stopped %s", kv(exit_code=code, **{
+                k: v for k, v in self.stats.as_dict().items()
+                if k in ("in", "processed", "duplicate", "late", "dead_lettered", "alerts")}))
         return code
 
 
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (a zombie counts as gone only once reaped)."""
+async def _nothing() -> None:
+    return None
+
+
+async def _bounded(work: Any, seconds: float, what: str) -> None:
+    """Await ``work`` for at most ``seconds``; a client that cannot stop cleanly is left."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _headers(msg: Any) -> list[tuple[str, bytes]] | None:
-    headers = msg.headers
-    if not headers:
-        return None
-    if isinstance(headers, dict):
-        return [(str(k), bytes(v or b"")) for k, v in headers.items()]
-    return [(str(k), bytes(v or b"")) for k, v in headers]
+        await asyncio.wait_for(work, seconds)
+    except (TimeoutError, asyncio.CancelledError, Exception) as err:
+        # with the broker gone a client's stop can time out, or end in the cancellation of
+        # one of its own tasks: either way there is nothing more to wait for
+        log.warning("%s did not stop cleanly %s", what, kv(error=repr(err)[:200]))
 
 
 def run_worker(settings: Settings) -> int:
-    """Create the topics, then run the worker until stopped. Returns the exit code."""
+    """Check access, create the topics, then run the worker until stopped. Returns the exit code."""
     configure_logging(settings.log_level)
     set_pseudonym_key(settings.pseudonym_key.get_secret_value())
     try:
@@ -475,21 +429,23 @@ def run_worker(settings: Settings) -> int:
     except OSError as err:
         log.error("cannot create the data directory %s", kv(path=settings.data_dir, error=str(err)))
         return EXIT_FAIL
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:  # fail closed: wrong credentials or protocol end the worker here, with the cause
-        loop.run_until_complete(check_access(settings))
+
+    async def prepare() -> int:
+        await check_access(settings)  # fail closed: wrong credentials end the worker here
+        return await ensure_topics(settings)
+
+    try:
+        partitions = asyncio.run(prepare())
     except (BrokerAccessError, SecurityConfigError) as err:
         log.error("cannot connect to Kafka: %s", err)
-        loop.close()
         return EXIT_FAIL
-    try:
-        partitions = loop.run_until_complete(ensure_topics(settings))
     except (TopicSetupError, KafkaError, OSError) as err:
         log.error("cannot set up topics %s", kv(broker=settings.broker, error=str(err)))
-        loop.close()
         return EXIT_FAIL
-    return StreamWorker(settings, partitions).run(loop)
+    started = time.monotonic()
+    worker = Worker(settings, partitions)
+    log.debug("worker built %s", kv(seconds=round(time.monotonic() - started, 3)))
+    return worker.run()
 
 
 def main() -> int:

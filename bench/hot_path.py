@@ -1,0 +1,292 @@
+"""The worker's hot path against the engine alone, on both brokers, in one interleaved run.
+
+``python -m bench.hot_path`` measures, for each broker (Tansu, Apache Kafka) and
+each round, one after the other on the same synthetic events:
+
+* ``replay``: ``anomon replay`` on the events as a file (the engine alone, its
+  own events/s figure, imports excluded);
+* ``one worker``: a worker on an empty topic of 8 partitions; once it owns them
+  the events are produced (prebuilt batches, under a second); events/s from the
+  first produced to the last handled (``/stats``), and its CPU time per event;
+* ``two workers``: the same with two workers of one group, produced once both
+  own partitions;
+
+then, once per broker, event-to-alert latency at 70% of the sustained rate
+(:func:`bench.end_to_end.latency`, with the load average beside it); on Apache
+Kafka, ``--kill-runs`` exactly-once runs in which one of two workers is killed
+mid-stream (``read_committed`` readers must see every alert once and every
+state write); and the 1M-customer recovery (:mod:`bench.recovery`).
+
+Prints one JSON object; ``python -m bench`` renders it into ``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bench.end_to_end import latency, schedstat, synthetic_events
+from brokers import broker_named
+from workerkit import (
+    BackgroundProducer,
+    Names,
+    WorkerProcess,
+    alert_records_by_id,
+    committed_lag,
+    days_ago,
+    offline_alerts,
+    order_free_history,
+    read_latest,
+    read_topic,
+    state_problems,
+    states_of,
+    worker_env,
+)
+
+HERE = Path(__file__).resolve().parent
+PARTITIONS = 8
+
+
+async def _create(bootstrap: str, topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
+    finally:
+        await admin.close()
+
+
+def encoded(events: list[dict[str, Any]]) -> dict[int, list[tuple[bytes, bytes]]]:
+    """Events as (key, value) by the partition a keyed producer picks (murmur2)."""
+    from anomon.worker.profile_route import partition_of
+
+    out: dict[int, list[tuple[bytes, bytes]]] = {}
+    for e in events:
+        out.setdefault(partition_of(e["customer_id"], PARTITIONS), []).append(
+            (e["customer_id"].encode(), orjson.dumps(e)))
+    return out
+
+
+async def _send(bootstrap: str, topic: str, records: dict[int, list[tuple[bytes, bytes]]]
+                ) -> None:
+    """Produce prebuilt records as whole batches: a few microseconds of CPU per record."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5,
+                                max_batch_size=1024 * 1024, max_request_size=8 * 1024 * 1024,
+                                acks=1)
+    await producer.start()
+    try:
+        futures = []
+        for partition, items in records.items():
+            batch = producer.create_batch()
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def replay(path: Path) -> dict[str, Any]:
+    """``anomon replay`` on ``path``: the engine's own events/s (file order, as streamed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = Path(tmp) / "summary.json"
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "anomon", "replay", str(path), "--no-sort",
+                        "--out", str(Path(tmp) / "alerts.jsonl"), "--summary", str(summary)],
+                       check=True, capture_output=True)
+        wall = time.perf_counter() - began
+        report = json.loads(summary.read_text())
+    return {"events_per_s": report["events_per_s"], "seconds": report["seconds"],
+            "process_s": round(wall, 2)}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def workers_rate(broker: Any, records: dict[int, list[tuple[bytes, bytes]]], count: int,
+                 workdir: Path, **settings: Any) -> dict[str, Any]:
+    """Events/s of ``count`` workers of a fresh group and topic.
+
+    The workers start on an empty topic; once every one of them owns partitions
+    the events are produced (prebuilt batches: under a second), and the clock runs
+    from the first produced to the last handled. One worker and two are timed alike.
+    """
+    names = Names()
+    n = sum(len(v) for v in records.values())
+    asyncio.run(_create(broker.bootstrap, names.input))
+    procs = [WorkerProcess(worker_env(broker, names, workdir, partitions=PARTITIONS,
+                                      sweep_clock="event", log_level="WARNING", **settings),
+                           workdir / f"w-{names.suffix}-{i}.log", HERE.parent)
+             for i in range(count)]
+    try:
+        deadline = time.monotonic() + 120
+
+        def owned() -> bool:
+            try:
+                parts = [set(w.stats()["partitions"]) for w in procs]
+            except OSError:
+                return False
+            return all(parts) and len(set().union(*parts)) == PARTITIONS
+
+        while not owned():
+            assert time.monotonic() < deadline, "workers never shared the partitions"
+            assert all(w.alive() for w in procs), procs[0].log_tail()
+            time.sleep(0.05)
+        cpu0 = sum(cpu_seconds(w.pid) for w in procs)
+        waits0 = sum(schedstat(w.pid)[1] for w in procs)
+        started = time.monotonic()
+        asyncio.run(_send(broker.bootstrap, names.input, records))
+        produced_s = time.monotonic() - started
+        deadline = started + 900
+        while (handled := sum(w.stats()["in"] for w in procs)) < n:
+            assert time.monotonic() < deadline, f"only {handled} of {n} handled"
+            time.sleep(0.05)
+        seconds = time.monotonic() - started
+        cpu = sum(cpu_seconds(w.pid) for w in procs) - cpu0
+        waited = (sum(schedstat(w.pid)[1] for w in procs) - waits0) / 1e9
+        stats = [w.stats() for w in procs]
+    finally:
+        for w in procs:
+            w.stop()
+    return {"workers": count, "events": n, "seconds": round(seconds, 2),
+            "produced_in_s": round(produced_s, 2), "events_per_s": round(n / seconds),
+            "cpu_us_per_event": round(1e6 * cpu / n, 1),
+            # seconds the workers were runnable but waited for a CPU, per second of the run
+            "runqueue_wait_share": round(waited / seconds, 2),
+            "accounted": all(s["accounted"] for s in stats),
+            "load_average": os.getloadavg()[0]}
+
+
+def kill_run(broker: Any, workdir: Path) -> dict[str, Any]:
+    """Exactly once: kill one of two workers mid-stream; what a read_committed reader sees."""
+    names = Names()
+    events = order_free_history(days_ago(60)).in_time_order()
+    expected = offline_alerts(events)
+    common = {"sweep_interval_s": 600, "processing_guarantee": "exactly_once",
+              "log_level": "WARNING"}
+    a, b = (WorkerProcess(worker_env(broker, names, workdir, **common),
+                          workdir / f"k-{names.suffix}-{i}.log", HERE.parent) for i in range(2))
+    try:
+        a.wait_ready(90)
+        b.wait_ready(90)
+        producer = BackgroundProducer(broker, names.input, events, 400.0).start()
+        deadline = time.monotonic() + 60
+        while a.stats()["processed"] + b.stats()["processed"] < 0.35 * len(events):
+            assert time.monotonic() < deadline, "the stream never got under way"
+            time.sleep(0.05)
+        a.kill()
+        producer.join()
+        deadline = time.monotonic() + 120
+        while committed_lag(broker, names.app_id, names.input) > 0:
+            assert time.monotonic() < deadline, "the survivor did not commit everything"
+            time.sleep(0.5)
+        records = read_topic(broker, names.alerts, expect=len(expected), settle=1.0,
+                             isolation_level="read_committed")
+        by_id = alert_records_by_id(records)
+        states = states_of(read_latest(broker, names.changelog,
+                                       isolation_level="read_committed"))
+    finally:
+        a.stop()
+        b.stop()
+    return {"missing_alerts": len(set(expected) - set(by_id)),
+            "duplicate_alerts": len(records) - len(by_id),
+            "state_problems": len(state_problems(states, events))}
+
+
+def run(rounds: int, events: int, brokers: list[str], kill_runs: int, seconds: float,
+        recovery_customers: int) -> dict[str, Any]:
+    """Every measurement of the module docstring."""
+    out: dict[str, Any] = {"events": events, "partitions": PARTITIONS, "rounds": rounds,
+                           "cores": os.cpu_count(), "brokers": {}}
+    evs = synthetic_events(events)
+    with tempfile.TemporaryDirectory(prefix="anomon-hot-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "models").mkdir()
+        path = workdir / "events.jsonl"
+        path.write_bytes(b"\n".join(orjson.dumps(e) for e in evs) + b"\n")
+        records = encoded(evs)
+        for name in brokers:
+            with broker_named(name) as broker:
+                runs: dict[str, list[dict[str, Any]]] = {"replay": [], "one": [], "two": []}
+                for _ in range(rounds):
+                    runs["replay"].append(replay(path))
+                    runs["one"].append(workers_rate(broker, records, 1, workdir))
+                    runs["two"].append(workers_rate(broker, records, 2, workdir))
+                    print(f"{name}: replay {runs['replay'][-1]['events_per_s']:,.0f}/s, one "
+                          f"{runs['one'][-1]['events_per_s']:,}/s, two "
+                          f"{runs['two'][-1]['events_per_s']:,}/s", file=sys.stderr)
+                one = statistics.median(r["events_per_s"] for r in runs["one"])
+                result: dict[str, Any] = {**runs, "summary": {
+                    "replay_per_s": statistics.median(r["events_per_s"] for r in runs["replay"]),
+                    "one_worker_per_s": one,
+                    "two_workers_per_s": statistics.median(r["events_per_s"]
+                                                           for r in runs["two"])}}
+                s = result["summary"]
+                s["one_vs_replay"] = round(s["one_worker_per_s"] / s["replay_per_s"], 2)
+                s["two_vs_one"] = round(s["two_workers_per_s"] / s["one_worker_per_s"], 2)
+                at_70 = round(0.7 * one)
+                load_before = os.getloadavg()[0]
+                lat = latency(broker, float(at_70), seconds, workdir)
+                lat["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+                result["latency_at_70pct"] = lat
+                print(f"{name}: latency at {at_70}/s: {lat}", file=sys.stderr)
+                if name == "kafka" and kill_runs:
+                    kills = []
+                    for i in range(kill_runs):
+                        kills.append(kill_run(broker, workdir))
+                        print(f"kill run {i + 1}: {kills[-1]}", file=sys.stderr)
+                    result["exactly_once_kill_runs"] = {
+                        "runs": kill_runs,
+                        "missing_alerts": sum(k["missing_alerts"] for k in kills),
+                        "duplicate_alerts": sum(k["duplicate_alerts"] for k in kills),
+                        "state_problems": sum(k["state_problems"] for k in kills)}
+                if name == "kafka" and recovery_customers:
+                    from bench.recovery import measure
+
+                    result["recovery"] = measure(broker.bootstrap, recovery_customers,
+                                                 ["memory://", "rocksdb://"], workdir, 900.0)
+                out["brokers"][name] = result
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.hot_path", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--brokers", nargs="*", default=["tansu", "kafka"])
+    parser.add_argument("--kill-runs", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the latency run")
+    parser.add_argument("--recovery-customers", type=int, default=1_000_000)
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    args = parser.parse_args(argv)
+    result = run(args.rounds, args.events, args.brokers, args.kill_runs, args.seconds,
+                 args.recovery_customers)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

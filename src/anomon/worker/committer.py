@@ -1,0 +1,423 @@
+"""Publishing batches: outputs, then the states that made them, then the input offsets.
+
+The loop enqueues each :class:`~anomon.worker.batch.Batch` without waiting
+(:meth:`Committer.submit`) and goes on with the next ``getmany``; the
+committer works through the queue in order, so fetching and processing
+overlap with publishing and committing. Whatever queued up while a commit was
+under way is merged and committed as one (a customer changed in several of
+those batches is written once), so a slow commit makes batches larger rather
+than the loop slower. ``drain`` waits until every batch
+enqueued so far is committed (on revocation, before a sweep of the same
+partitions would matter, and at shutdown).
+
+:class:`AtLeastOnce`: a batch's alerts, dead letters and late records are sent
+as soon as it is enqueued; once the broker acknowledged all of them, the
+changed states go to the changelog; once those are acknowledged, the input
+offsets are committed. Outputs are acknowledged before the state that made
+them: a replayed event is recognised as a duplicate and makes no alert, so an
+alert lost after its state was written would never come back. A send that
+fails (the broker restarting) is sent again until it is acknowledged; the
+in-memory states are the truth meanwhile. A crash re-reads the records after
+the last commit: identical alerts may be sent again (same alert ids).
+
+:class:`ExactlyOnce`: one Kafka transaction per input partition and batch,
+holding the batch's outputs of that partition, its changelog writes and its
+input offsets (``send_offsets_to_transaction``). Each input partition has a
+transactional producer of its own, with the stable id
+``<app_id>-<input topic>-<partition>``: the worker that takes a partition over
+initialises that id first, which fences the previous owner (alive or a zombie)
+and aborts its open transaction before the changelog is restored. A failed
+transaction is aborted and its partition reported in :attr:`failed`: the loop
+throws that partition's state away and restores it from the changelog, as if
+newly assigned (what the aborted transaction did in memory is not kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from aiokafka.structs import TopicPartition
+
+from anomon.kafka.logs import kv
+from anomon.worker.batch import Batch, Changes
+from anomon.worker.handler import Outgoing
+from anomon.worker.store import PartitionStore
+
+log = logging.getLogger("anomon.worker.committer")
+
+MAX_IN_FLIGHT = 64  # batches enqueued and not yet committed before the loop waits
+RETRY_S = 0.5
+
+ProducerFactory = Callable[[str | None], AIOKafkaProducer]
+Record = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None, int | None]
+
+
+def output_records(outputs: Iterable[Outgoing]) -> list[Record]:
+    return [(o.topic, o.key, o.value, o.headers, None) for o in outputs]
+
+
+async def send_until_acknowledged(producer: AIOKafkaProducer, records: list[Record],
+                                  closing: asyncio.Event) -> list[Any]:
+    """Send ``records``; whatever fails is sent again until all are acknowledged."""
+    results: list[Any] = [None] * len(records)
+    todo = list(range(len(records)))
+    attempt = 0
+    while todo:
+        futures = []
+        for i in todo:
+            topic, key, value, headers, partition = records[i]
+            try:
+                futures.append(await producer.send(topic, value=value, key=key,
+                                                   headers=headers, partition=partition))
+            except KafkaError as err:  # not even queued
+                failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                failed.set_exception(err)
+                futures.append(failed)
+        done = await asyncio.gather(*futures, return_exceptions=True)
+        retry = []
+        for i, outcome in zip(todo, done, strict=True):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, Exception):
+                    raise outcome
+                retry.append(i)
+            else:
+                results[i] = outcome
+        if retry:
+            attempt += 1
+            if closing.is_set():
+                raise ConnectionError(f"{len(retry)} records not acknowledged at shutdown")
+            if attempt == 1 or attempt % 20 == 0:
+                first = next(o for o in done if isinstance(o, BaseException))
+                log.warning("sends failed, sending again %s", kv(
+                    records=len(retry), attempt=attempt, error=repr(first)[:200]))
+            await asyncio.sleep(RETRY_S)
+        todo = retry
+    return results
+
+
+Sent = list[tuple[int, int, "asyncio.Future[Any]"]]  # (partition, records, delivery)
+
+
+async def send_changelog(producer: AIOKafkaProducer, topic: str,
+                         changes: dict[int, Changes]) -> Sent:
+    """Queue ``changes`` as record batches built here, one partition at a time.
+
+    Building the batches directly (``create_batch``/``send_batch``) costs a fraction
+    of one ``send`` per record; the partition is known, no partitioner is needed.
+    """
+    sent: Sent = []
+    for partition, ch in changes.items():
+        builder = producer.create_batch()
+        count = 0
+        for key, value in ch.items():
+            if builder.append(key=key, value=value, timestamp=None) is None:
+                sent.append((partition, count, await producer.send_batch(
+                    builder, topic, partition=partition)))
+                builder = producer.create_batch()
+                count = 0
+                if builder.append(key=key, value=value, timestamp=None) is None:
+                    raise ValueError(f"a state of {len(value or b'')} bytes fits no batch")
+            count += 1
+        if count:
+            sent.append((partition, count, await producer.send_batch(
+                builder, topic, partition=partition)))
+    return sent
+
+
+async def changelog_ends(sent: Sent) -> dict[int, int]:
+    """Wait for the batches of :func:`send_changelog`; partition -> offset after the last."""
+    ends: dict[int, int] = {}
+    for partition, count, future in sent:
+        meta = await future
+        ends[partition] = max(ends.get(partition, 0), int(meta.offset) + count)
+    return ends
+
+
+async def write_changelog(producer: AIOKafkaProducer, topic: str, changes: dict[int, Changes],
+                          closing: asyncio.Event) -> dict[int, int]:
+    """:func:`send_changelog` until acknowledged (a partition that failed is sent again)."""
+    todo = {p: ch for p, ch in changes.items() if ch}
+    ends: dict[int, int] = {}
+    attempt = 0
+    while todo:
+        failed: dict[int, Changes] = {}
+        try:
+            sent = await send_changelog(producer, topic, todo)
+        except KafkaError as err:
+            sent, failed, error = [], todo, err
+        for partition, count, future in sent:
+            try:
+                meta = await future
+            except KafkaError as err:
+                failed[partition] = todo[partition]
+                error = err
+                continue
+            ends[partition] = max(ends.get(partition, 0), int(meta.offset) + count)
+        if failed:
+            attempt += 1
+            if closing.is_set():
+                raise ConnectionError("changelog writes not acknowledged at shutdown")
+            if attempt == 1 or attempt % 20 == 0:
+                log.warning("changelog writes failed, sending again %s", kv(
+                    partitions=sorted(failed), attempt=attempt, error=repr(error)[:200]))
+            await asyncio.sleep(RETRY_S)
+        todo = failed
+    return ends
+
+
+class Committer:
+    """The queue of batches and the task that works through it (see the module docstring)."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, changelog_topic: str,
+                 stores: dict[int, PartitionStore]) -> None:
+        self.consumer = consumer
+        self.changelog_topic = changelog_topic
+        self.stores = stores
+        self.queue: asyncio.Queue[Batch] = asyncio.Queue()
+        self.closing = asyncio.Event()
+        #: partitions whose state must be thrown away and restored (exactly once)
+        self.failed: set[int] = set()
+        #: offsets committed so far (lag when the loop has not handled a record yet)
+        self.committed: dict[TopicPartition, int] = {}
+        self._pending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self.error: BaseException | None = None
+
+    @property
+    def in_flight(self) -> int:
+        """Batches enqueued and not yet committed."""
+        return self._pending
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="anomon-committer")
+
+    def submit(self, batch: Batch) -> None:
+        """Enqueue ``batch`` (no await: call it right after the batch is built)."""
+        if batch.empty():
+            return
+        self._pending += 1
+        self._idle.clear()
+        self._enqueued(batch)
+        self.queue.put_nowait(batch)
+
+    def _enqueued(self, batch: Batch) -> None:
+        """Hook: at-least-once starts the outputs' sends here."""
+
+    async def wait_room(self) -> None:
+        """Wait while too many batches are in flight (back pressure on the loop)."""
+        while self._pending >= MAX_IN_FLIGHT and not self.closing.is_set():
+            self._check()
+            await asyncio.sleep(0.001)
+
+    async def drain(self) -> None:
+        """Wait until every batch enqueued so far is committed (or given up)."""
+        self._check()
+        await self._idle.wait()
+
+    def _check(self) -> None:
+        if self._task is not None and self._task.done() and self.error is None:
+            self.error = self._task.exception() or RuntimeError("committer stopped")
+        if self.error is not None:
+            raise RuntimeError("the committer failed") from self.error
+
+    async def _run(self) -> None:
+        while True:
+            batches = [await self.queue.get()]
+            while not self.queue.empty():  # all that queued up meanwhile, in one commit
+                batches.append(self.queue.get_nowait())
+            try:
+                await self._before_commit(batches)
+                batch = batches[0]
+                for later in batches[1:]:
+                    batch.absorb(later)
+                if batch.partitions() & self.failed:
+                    batch = batch.without(self.failed)
+                await self.commit(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                self.error = err
+                log.exception("committer failed %s", kv(error=repr(err)[:300]))
+                raise
+            finally:
+                self._pending -= len(batches)
+                if self._pending == 0:
+                    self._idle.set()
+
+    async def _before_commit(self, batches: list[Batch]) -> None:
+        """Hook: at-least-once waits for the outputs of every batch about to be committed."""
+
+    async def commit(self, batch: Batch) -> None:
+        raise NotImplementedError
+
+    async def prepare(self, partitions: set[int]) -> None:
+        """Before ``partitions`` are restored (exactly once: fence their previous owner)."""
+
+    async def release(self, partitions: set[int]) -> None:
+        """``partitions`` are no longer this worker's."""
+
+    async def close(self, timeout_s: float) -> None:
+        """Commit what is enqueued within ``timeout_s``, then stop."""
+        try:
+            await asyncio.wait_for(self.drain(), timeout_s)
+        except (TimeoutError, RuntimeError) as err:
+            log.warning("batches left uncommitted at shutdown %s", kv(
+                batches=self._pending, error=repr(err)[:200]))
+        self.closing.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    def persist(self, changes: dict[int, Changes], ends: dict[int, int]) -> None:
+        """Acknowledged changes into local stores that keep a copy."""
+        for p, ch in changes.items():
+            store = self.stores.get(p)
+            if store is not None:
+                store.persist(ch, ends.get(p))
+
+
+class AtLeastOnce(Committer):
+    """Outputs, then states, then offsets; each step acknowledged before the next."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
+                 changelog_topic: str, stores: dict[int, PartitionStore]) -> None:
+        super().__init__(consumer, changelog_topic, stores)
+        self.producer = producer
+        self._outputs: dict[int, asyncio.Task[list[Any]]] = {}
+        self._uncommitted: dict[TopicPartition, int] = {}
+
+    def _enqueued(self, batch: Batch) -> None:
+        if batch.outputs:
+            records = output_records(batch.outputs)
+            self._outputs[id(batch)] = asyncio.create_task(
+                send_until_acknowledged(self.producer, records, self.closing))
+
+    async def _before_commit(self, batches: list[Batch]) -> None:
+        for batch in batches:
+            sending = self._outputs.pop(id(batch), None)
+            if sending is not None:
+                await sending
+
+    async def commit(self, batch: Batch) -> None:
+        if any(batch.changes.values()):
+            ends = await write_changelog(self.producer, self.changelog_topic, batch.changes,
+                                         self.closing)
+            self.persist(batch.changes, ends)
+        if batch.offsets or self._uncommitted:
+            await self._commit_offsets(batch.offsets)
+
+    async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
+        wanted = {**self._uncommitted, **offsets}
+        assigned = self.consumer.assignment()
+        wanted = {tp: o for tp, o in wanted.items() if tp in assigned}
+        if not wanted:
+            self._uncommitted.clear()
+            return
+        try:
+            await self.consumer.commit(wanted)
+        except (KafkaError, AssertionError) as err:
+            # the records are read again after a restart or a rebalance: at least once
+            self._uncommitted = wanted
+            log.warning("offset commit failed, retried with the next batch %s",
+                        kv(partitions=sorted(tp.partition for tp in wanted),
+                           error=repr(err)[:200]))
+            return
+        self._uncommitted.clear()
+        self.committed.update(wanted)
+
+
+class ExactlyOnce(Committer):
+    """One transaction per input partition and batch (see the module docstring)."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, make_producer: ProducerFactory,
+                 transactional_prefix: str, group_id: str, changelog_topic: str,
+                 stores: dict[int, PartitionStore]) -> None:
+        super().__init__(consumer, changelog_topic, stores)
+        self.make_producer = make_producer
+        self.prefix = transactional_prefix
+        self.group_id = group_id
+        self.producers: dict[int, AIOKafkaProducer] = {}
+
+    def transactional_id(self, partition: int) -> str:
+        return f"{self.prefix}-{partition}"
+
+    async def prepare(self, partitions: set[int]) -> None:
+        for p in sorted(partitions):
+            old = self.producers.pop(p, None)
+            if old is not None:
+                await _stop(old)
+        started = {p: self.make_producer(self.transactional_id(p)) for p in partitions}
+        await asyncio.gather(*(_fence(producer) for producer in started.values()))
+        self.producers.update(started)
+        self.failed -= partitions
+
+    async def release(self, partitions: set[int]) -> None:
+        await asyncio.gather(*(_stop(self.producers.pop(p)) for p in partitions
+                               if p in self.producers))
+
+    async def commit(self, batch: Batch) -> None:
+        parts = sorted(p for p in batch.partitions() if p not in self.failed)
+        results = await asyncio.gather(*(self._transaction(p, batch.only(p)) for p in parts),
+                                       return_exceptions=True)
+        for p, outcome in zip(parts, results, strict=True):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, Exception):
+                    raise outcome
+                self.failed.add(p)
+                log.warning("transaction failed, the partition's state is restored again %s",
+                            kv(partition=p, error=repr(outcome)[:300]))
+
+    async def _transaction(self, partition: int, part: Batch) -> None:
+        producer = self.producers.get(partition)
+        if producer is None:
+            raise RuntimeError(f"no transactional producer for partition {partition}")
+        try:
+            await producer.begin_transaction()
+            futures = [await producer.send(topic, value=value, key=key, headers=headers,
+                                           partition=p)
+                       for topic, key, value, headers, p in output_records(part.outputs)]
+            sent = await send_changelog(producer, self.changelog_topic, part.changes)
+            if part.offsets:
+                await producer.send_offsets_to_transaction(dict(part.offsets), self.group_id)
+            await producer.commit_transaction()
+            await asyncio.gather(*futures)
+            ends = await changelog_ends(sent)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.abort_transaction(), 5.0)
+            raise
+        self.persist(part.changes, ends)
+        self.committed.update(part.offsets)
+
+    async def close(self, timeout_s: float) -> None:
+        await super().close(timeout_s)
+        await asyncio.gather(*(_stop(p) for p in self.producers.values()))
+        self.producers.clear()
+
+
+async def _fence(producer: AIOKafkaProducer) -> None:
+    """Start ``producer`` and wait until its transactional id is initialised.
+
+    Initialising the id fences the previous producer of that id and aborts its
+    open transaction; ``begin_transaction`` waits for it, and an empty transaction
+    commits without a request. Only then is the changelog read.
+    """
+    await producer.start()
+    await producer.begin_transaction()
+    await producer.commit_transaction()
+
+
+async def _stop(producer: AIOKafkaProducer, timeout_s: float = 5.0) -> None:
+    try:
+        await asyncio.wait_for(producer.stop(), timeout_s)
+    except (TimeoutError, KafkaError, OSError) as err:
+        log.debug("producer did not stop cleanly: %r", err)
