@@ -8,6 +8,7 @@ from importlib.util import find_spec
 # so that `pytest -m "not integration"` runs on a plain `pip install anomon`.
 _OPTIONAL = {
     "tests/support/querykit.py": ("promql_parser", "yaml"),
+    "tests/support/payload_schemas.py": ("jsonschema",),
     "src/anomon/lab/evaluation/cdnow.py": ("lifetimes", "pandas"),
 }
 

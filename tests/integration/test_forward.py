@@ -24,6 +24,9 @@ from aiokafka import AIOKafkaProducer
 from anomon.core.alerts import Alert, alert_id, fingerprint
 from anomon.ops.forward import forward_async
 from anomon.settings import Settings
+
+pytest.importorskip("jsonschema", reason="the payload schema checks need the dev extra")
+
 from payload_schemas import ALERTMANAGER, PAGERDUTY, problems
 from workerkit import Names, bootstrap_of, free_port, metric_samples, require_kafka, send
 

@@ -18,6 +18,9 @@ from anomon.ops.notify.alertmanager_api import ActiveAlerts
 from anomon.ops.notify.backoff import jittered, retry_after, wait_before_retry
 from anomon.ops.notify.pagerduty import pagerduty_event
 from anomon.settings import Settings
+
+pytest.importorskip("jsonschema", reason="the payload schema checks need the dev extra")
+
 from payload_schemas import ALERTMANAGER, PAGERDUTY, problems
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
