@@ -202,6 +202,9 @@ class Settings(BaseSettings):
         "up to 5 minutes."
     )
     forward_timeout_s: float = Field(10.0, gt=0, description="HTTP timeout of one post.")
+    forward_give_up_s: float = Field(
+        300.0, gt=0, description="anomon forward exits 1 when the broker is unreachable this "
+        "long (it backs off meanwhile; a supervisor restarts it).")
     log_level: str = Field("INFO", description="Python logging level.")
     log_format: Literal["text", "json"] = Field(
         "text",

@@ -151,6 +151,19 @@ def test_no_broker_is_one_line_naming_it_and_exit_code_1(argv: list[str]) -> Non
     assert line.count("KafkaConnectionError") <= 1
 
 
+def test_forward_backs_off_then_gives_up_with_one_message() -> None:
+    bootstrap = f"127.0.0.1:{free_port()}"
+    done = anomon("forward", "--broker", f"kafka://{bootstrap}", "--url",
+                  f"http://127.0.0.1:{free_port()}/", "--give-up-after", "3")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "Unclosed" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"anomon forward: broker {bootstrap} unreachable for ")
+    assert "--broker" in lines[-1]
+    retries = [line for line in lines if "retrying" in line]
+    assert 1 <= len(retries) <= 4, lines
+
+
 def test_tail_backs_off_then_gives_up_with_one_message() -> None:
     bootstrap = f"127.0.0.1:{free_port()}"
     done = anomon("tail", "--broker", f"kafka://{bootstrap}", "--give-up-after", "3")

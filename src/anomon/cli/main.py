@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segment", action="append", type=checked.segment, metavar="SEGMENT",
                    help="only this tier, stage or tier/stage (repeatable; "
                    "env ANOMON_FORWARD_SEGMENTS)")
+    p.add_argument("--give-up-after", type=checked.positive_float, metavar="SECONDS",
+                   help="exit 1 when the broker is unreachable this long "
+                   "(env ANOMON_FORWARD_GIVE_UP_S, 300)")
     p.add_argument("--from-beginning", action="store_true", help="a new group starts at the "
                    "oldest alert instead of the newest")
 
@@ -332,6 +335,8 @@ def _cmd_forward(args: argparse.Namespace) -> int:
         k: v for k, v in (("forward_url", args.url), ("forward_format", args.format))
         if v is not None}
     overrides.update(joined)
+    if args.give_up_after is not None:
+        overrides["forward_give_up_s"] = args.give_up_after
     return run_forward(settings.model_copy(update=overrides), from_beginning=args.from_beginning)
 
 

@@ -48,8 +48,9 @@ from anomon.kafka.logs import configure_logging
 from anomon.kafka.ports import free_port
 from anomon.kafka.topics import ensure_topics
 from anomon.ops.embedded_broker import EmbeddedBroker, die_with_parent, stop_process
+from anomon.ops.patience import quiet_kafka_client_logs
 from anomon.ops.producer import ProduceReport, produce_async
-from anomon.ops.tail import format_alert, quiet_kafka_client_logs, tail_async
+from anomon.ops.tail import format_alert, tail_async
 from anomon.settings import Settings
 
 DEMO_SWEEP_INTERVAL_S = 1.0

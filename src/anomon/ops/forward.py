@@ -53,7 +53,7 @@ from prometheus_client import (
 from pydantic import ValidationError
 
 from anomon.core.alerts import Alert
-from anomon.exits import EXIT_FAIL, EXIT_OK
+from anomon.exits import EXIT_FAIL, EXIT_OK, error_text, report
 from anomon.kafka.logs import configure_logging, kv
 from anomon.kafka.security import SecurityConfigError, kafka_auth
 from anomon.kafka.topics import TopicSetupError, bootstrap_servers, check_topics, ensure_topics
@@ -61,6 +61,14 @@ from anomon.ops.notify.alertmanager import webhook_payloads
 from anomon.ops.notify.alertmanager_api import ActiveAlerts, api_url
 from anomon.ops.notify.backoff import backoff_delays, retriable, wait_before_retry
 from anomon.ops.notify.pagerduty import pagerduty_event
+from anomon.ops.patience import (
+    PROBE_EVERY_S,
+    BrokerAway,
+    Patience,
+    check_broker,
+    quiet_kafka_client_logs,
+    wait_for_broker,
+)
 from anomon.ops.tail import matches
 from anomon.settings import Settings
 
@@ -298,6 +306,7 @@ async def forward_async(settings: Settings, stop: asyncio.Event | None = None,
     """Forward alerts until ``stop`` is set or ``limit`` alerts were read."""
     if not settings.forward_url:
         raise ValueError("no endpoint: set ANOMON_FORWARD_URL (or --url)")
+    await wait_for_broker(settings.broker, Patience(settings.forward_give_up_s))
     if settings.topics == "check":
         await check_topics(settings, only=[settings.alerts_topic])
     elif create_topics:
@@ -314,25 +323,25 @@ async def forward_async(settings: Settings, stop: asyncio.Event | None = None,
         metrics.active.set(len(active))
     runner = (await metrics.serve(settings.web_host, settings.forward_metrics_port)
               if settings.forward_metrics_port else None)
-    consumer = AIOKafkaConsumer(
-        settings.alerts_topic,
-        bootstrap_servers=bootstrap_servers(settings.broker),
-        group_id=group,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        auto_offset_reset="earliest" if from_beginning else "latest",
-        client_id=f"{settings.app_id}-forward",
-        **kafka_auth(settings),
-    )
-    await consumer.start()
+    patience = Patience(settings.forward_give_up_s)
+    try:
+        consumer = await _start_consumer(settings, group, from_beginning, patience)
+    except BaseException:
+        if runner is not None:
+            await runner.cleanup()
+        raise
     log.info("forwarding %s", kv(topic=settings.alerts_topic, format=fmt,
                                  firing_held=len(active) if active is not None else None))
     next_resend = time.monotonic()  # rebuilt firing alerts go out at once
+    next_probe = time.monotonic() + PROBE_EVERY_S
     try:
         async with aiohttp.ClientSession(headers={"User-Agent": "anomon-forward"}) as session:
             while (limit is None or report.alerts < limit) and not (stop and stop.is_set()):
                 batches = await consumer.getmany(timeout_ms=200, max_records=100)
                 records = [r for part in batches.values() for r in part]
+                if not records and time.monotonic() >= next_probe:
+                    await check_broker(settings.broker, patience)  # BrokerAway in the end
+                    next_probe = time.monotonic() + PROBE_EVERY_S
                 metrics.lag.set(await _lag(consumer))
                 if records:
                     alerts = _decode(_in_order(records), metrics)
@@ -364,6 +373,38 @@ async def forward_async(settings: Settings, stop: asyncio.Event | None = None,
     return report
 
 
+async def _start_consumer(settings: Settings, group: str, from_beginning: bool,
+                          patience: Patience) -> AIOKafkaConsumer:
+    """A started committed-only reader of the alerts topic, backing off while the broker is away."""
+    while True:
+        consumer = AIOKafkaConsumer(
+            settings.alerts_topic,
+            bootstrap_servers=bootstrap_servers(settings.broker),
+            group_id=group,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            client_id=f"{settings.app_id}-forward",
+            request_timeout_ms=10000,
+            **kafka_auth(settings),
+        )
+        try:
+            await consumer.start()
+            patience.back()
+            return consumer
+        except (KafkaError, OSError) as err:
+            await consumer.stop()
+            away = patience.away()
+            if patience.exhausted:
+                raise BrokerAway(f"broker {bootstrap_servers(settings.broker)} unreachable for "
+                                 f"{away:.0f} s ({error_text(err)})") from err
+            delay = patience.next_delay()
+            log.warning("broker unreachable, retrying %s", kv(
+                broker=bootstrap_servers(settings.broker), retry_in_s=delay,
+                gives_up_in_s=round(patience.give_up_s - away)))
+            await asyncio.sleep(delay)
+
+
 def _chunks(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return [items[i:i + AM_CHUNK] for i in range(0, len(items), AM_CHUNK)]
 
@@ -371,12 +412,16 @@ def _chunks(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 def run_forward(settings: Settings, from_beginning: bool = False) -> int:
     """``anomon forward``: run until interrupted; returns the exit code."""
     configure_logging(settings.log_level, fmt=settings.log_format)
+    quiet_kafka_client_logs()
     try:
         asyncio.run(forward_async(settings, from_beginning=from_beginning))
     except ValueError as err:
-        log.error("cannot forward %s", kv(error=str(err)))
-        return EXIT_FAIL
-    except (KafkaError, TopicSetupError, SecurityConfigError, OSError) as err:
-        log.error("forward failed %s", kv(broker=settings.broker, error=str(err)))
-        return EXIT_FAIL
+        return report("forward", str(err), fix="set ANOMON_FORWARD_URL or pass --url")
+    except BrokerAway as err:
+        return report("forward", str(err), fix="is Kafka running? pass its address with --broker")
+    except SecurityConfigError as err:
+        return report("forward", error_text(err),
+                      fix="check the ANOMON_KAFKA_* security settings")
+    except (KafkaError, TopicSetupError, OSError) as err:
+        return report("forward", error_text(err), code=EXIT_FAIL)
     return EXIT_OK

@@ -28,7 +28,6 @@ event 2026-03-01  INFO      drop_off         firing    c4  low/new  surprise 3.0
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -43,14 +42,19 @@ from anomon.exits import EXIT_FAIL, EXIT_OK, error_text, report
 from anomon.kafka.logs import configure_logging, kv
 from anomon.kafka.security import SecurityConfigError, kafka_auth
 from anomon.kafka.topics import TopicSetupError, bootstrap_servers, ensure_topics
+from anomon.ops.patience import (
+    GIVE_UP_S,
+    PROBE_EVERY_S,
+    BrokerAway,
+    Patience,
+    check_broker,
+    quiet_kafka_client_logs,
+)
 from anomon.settings import Settings
 
 log = logging.getLogger("anomon.ops.tail")
 
 LINE_WIDTH = 120
-GIVE_UP_S = 60.0
-BACKOFF_CAP_S = 8.0
-PROBE_EVERY_S = 2.0
 
 SEVERITIES = ("info", "warning", "critical")
 RESOLVED_TEXT = "back to their usual behaviour"
@@ -159,93 +163,6 @@ def matches(alert: Alert, kinds: Iterable[str] | None = None,
     return bool({tier, stage, f"{tier}/{stage}"} & want_segments)
 
 
-class BrokerAway(RuntimeError):
-    """The broker could not be reached for longer than the caller accepts."""
-
-
-class OncePer(logging.Filter):
-    """Let each message template through at most once per ``seconds`` (for chatty clients).
-
-    >>> f = OncePer(60.0)
-    >>> r = logging.LogRecord("aiokafka", logging.ERROR, "", 0, "Unable connect to %s", ("n",),
-    ...                       None)
-    >>> f.filter(r), f.filter(r)
-    (True, False)
-    """
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__()
-        self.seconds = seconds
-        self.last: dict[object, float] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        now = time.monotonic()
-        key = (record.name, record.msg)
-        if now - self.last.get(key, -1e18) < self.seconds:
-            return False
-        self.last[key] = now
-        return True
-
-
-def quiet_kafka_client_logs(seconds: float = 30.0) -> None:
-    """Each aiokafka complaint at most once per ``seconds`` (a lost broker is retried often)."""
-    for name in ("aiokafka", "aiokafka.conn", "aiokafka.client", "aiokafka.consumer.fetcher",
-                 "aiokafka.consumer.group_coordinator"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, OncePer) for f in logger.filters):
-            logger.addFilter(OncePer(seconds))
-
-
-async def reachable(broker: str, timeout_s: float = 1.0) -> bool:
-    """Whether any bootstrap server of ``broker`` accepts a TCP connection now."""
-    for server in bootstrap_servers(broker).split(","):
-        host, _, port = server.rpartition(":")
-        try:
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(host.strip("[]") or "127.0.0.1", int(port)), timeout_s)
-        except (OSError, TimeoutError, ValueError):
-            continue
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return True
-    return False
-
-
-class Patience:
-    """Back-off delays while a broker is away, and when to give up.
-
-    >>> p = Patience(give_up_s=10.0, now=lambda: 0.0)
-    >>> [p.next_delay() for _ in range(6)]
-    [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
-    """
-
-    def __init__(self, give_up_s: float = GIVE_UP_S,
-                 now: Callable[[], float] = time.monotonic) -> None:
-        self.give_up_s = give_up_s
-        self.now = now
-        self.away_since: float | None = None
-        self.delay = 0.5
-
-    def away(self) -> float:
-        """Note the broker is away; returns for how long (seconds)."""
-        if self.away_since is None:
-            self.away_since = self.now()
-        return self.now() - self.away_since
-
-    def back(self) -> None:
-        self.away_since = None
-        self.delay = 0.5
-
-    @property
-    def exhausted(self) -> bool:
-        return self.away_since is not None and self.now() - self.away_since >= self.give_up_s
-
-    def next_delay(self) -> float:
-        delay, self.delay = self.delay, min(self.delay * 2, BACKOFF_CAP_S)
-        return delay
-
-
 async def _start_consumer(settings: Settings, from_beginning: bool, create_topics: bool,
                           patience: Patience, stop: asyncio.Event | None
                           ) -> AIOKafkaConsumer | None:
@@ -321,7 +238,7 @@ async def tail_async(
                 break
             batches = await consumer.getmany(timeout_ms=200)
             if not batches and time.monotonic() >= next_probe:
-                await _check_broker(settings, patience)
+                await check_broker(settings.broker, patience)
                 next_probe = time.monotonic() + PROBE_EVERY_S
             for records in batches.values():
                 for record in records:
@@ -343,22 +260,6 @@ async def tail_async(
     finally:
         await consumer.stop()
     return shown
-
-
-async def _check_broker(settings: Settings, patience: Patience) -> None:
-    """While nothing arrives: is the broker still there? Give up after the patience runs out."""
-    if await reachable(settings.broker):
-        if patience.away_since is not None:
-            log.warning("broker back %s", kv(broker=bootstrap_servers(settings.broker)))
-        patience.back()
-        return
-    away = patience.away()
-    if patience.exhausted:
-        raise BrokerAway(f"broker {bootstrap_servers(settings.broker)} unreachable for "
-                         f"{away:.0f} s")
-    if away < PROBE_EVERY_S:
-        log.warning("broker unreachable, waiting %s", kv(
-            broker=bootstrap_servers(settings.broker), gives_up_in_s=round(patience.give_up_s)))
 
 
 def tail_alerts(
