@@ -86,8 +86,12 @@ def _wait_http(url: str, timeout: float) -> None:
 
 def _events(customers: int, days: int, bad_every: int) -> Iterator[dict[str, Any]]:
     from anomon.lab.synthetic import SyntheticConfig, generate
+    from anomon.ops.producer import start_to_end_today
 
-    for n, event in enumerate(generate(SyntheticConfig(customers=customers, days=days))):
+    # the simulated history ends today, as `anomon produce --end-now` sends it: event times
+    # and the event-time lag read as on live traffic
+    config = SyntheticConfig(customers=customers, days=days, start=start_to_end_today(days))
+    for n, event in enumerate(generate(config)):
         yield event
         if n % bad_every == bad_every - 1:
             broken = dict(event, event_id=f"{event['event_id']}-bad")
@@ -127,7 +131,7 @@ def run(seconds: float, customers: int, days: int, rate: float, workdir: Path
                         dlq_topic="png-dlq", late_topic="png-late")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANOMON_")}
     env.update({f"ANOMON_{k.upper()}": str(v) for k, v in settings.model_dump().items()
-                if not k.startswith("forward_") and not k.startswith("sasl_")})
+                if v is not None and not k.startswith(("forward_", "sasl_"))})
     env["ANOMON_LOG_LEVEL"] = "WARNING"
     worker = subprocess.Popen([sys.executable, "-m", "anomon.worker.worker"], env=env,
                               cwd=ROOT, start_new_session=True)
