@@ -182,8 +182,9 @@ def render_hot_path(h: dict[str, Any]) -> list[str]:
                          f"{two.get('runqueue_wait_share', '-')} | "
                          f"{one['load_average']:.1f} / {two['load_average']:.1f} |")
     lines += ["", "*Waiting for a CPU*: seconds the worker processes were runnable but not "
-              "running, per second of the run (`/proc/PID/schedstat`): the share of the "
-              "machine other processes took from them."]
+              "running, per second of the run, summed over the workers "
+              "(`/proc/PID/schedstat`): the share of the machine other processes took from "
+              "them."]
     lines += ["", "| broker | one worker / replay | two workers / one | latency at 70% "
               "(events/s) | p50 ms | p99 ms | worker on CPU / waiting | load average "
               "before / after |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -194,6 +195,17 @@ def render_hot_path(h: dict[str, Any]) -> list[str]:
                      f"{lat.get('p99_ms', '-')} | {lat.get('worker_cpu_share', '-')} / "
                      f"{lat.get('worker_runqueue_wait_share', '-')} | "
                      f"{lat.get('load_average')} |")
+    more = [(name, x) for name, b in h["brokers"].items() for x in b.get("latency_more", [])]
+    if more:
+        lines += ["", "Latency at lower offered loads (`python -m bench.hot_path --latency-only`, "
+                  "run after the above):", "",
+                  "| broker | offered events/s | probes | p50 ms | p99 ms | worker on CPU / "
+                  "waiting | load average before / after |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {name} | {x['offered_per_s']:,.0f} | {x['probes']} | "
+                  f"{x.get('p50_ms', '-')} | {x.get('p99_ms', '-')} | "
+                  f"{x.get('worker_cpu_share', '-')} / {x.get('worker_runqueue_wait_share', '-')}"
+                  f" | {x.get('load_average')} |" for name, x in more]
     for name, b in h["brokers"].items():
         kills = b.get("exactly_once_kill_runs")
         if kills:

@@ -268,6 +268,30 @@ def run(rounds: int, events: int, brokers: list[str], kill_runs: int, seconds: f
     return out
 
 
+def latency_only(brokers: list[str], rates: list[float], seconds: float) -> int:
+    """Latency at ``rates`` on ``brokers``, added to ``bench/results.json``; RESULTS.md redone."""
+    from bench.__main__ import render
+
+    results_path = HERE / "results.json"
+    results = json.loads(results_path.read_text())
+    with tempfile.TemporaryDirectory(prefix="anomon-lat-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "models").mkdir()
+        for name in brokers:
+            with broker_named(name) as broker:
+                more = []
+                for rate in rates:
+                    before = os.getloadavg()[0]
+                    lat = latency(broker, rate, seconds, workdir)
+                    lat["load_average"] = [round(before, 2), round(os.getloadavg()[0], 2)]
+                    print(f"{name}: latency at {rate}/s: {lat}", file=sys.stderr)
+                    more.append(lat)
+            results["hot_path"]["brokers"][name]["latency_more"] = more
+    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    (HERE / "RESULTS.md").write_text(render(results))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.hot_path", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -278,7 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the latency run")
     parser.add_argument("--recovery-customers", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--latency-only", type=float, nargs="*", metavar="RATE",
+                        help="only latency runs at these offered rates (events/s), added to "
+                             "bench/results.json as latency_more; RESULTS.md re-rendered")
     args = parser.parse_args(argv)
+    if args.latency_only:
+        return latency_only(args.brokers, args.latency_only, args.seconds)
     result = run(args.rounds, args.events, args.brokers, args.kill_runs, args.seconds,
                  args.recovery_customers)
     text = json.dumps(result, indent=2)
