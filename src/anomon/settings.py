@@ -78,7 +78,8 @@ class Settings(BaseSettings):
         ),
     )
     standby_replicas: int = Field(
-        1, ge=0, description="Standby replicas of the customer table kept by other workers."
+        1, ge=0, description="Accepted and ignored: the batched worker keeps no standby "
+        "copies; a takeover restores from the changelog (docs/hot-path.md)."
     )
     checkpoint_interval_s: float = Field(
         60.0,
