@@ -67,6 +67,7 @@ from anomon.ops.patience import (
     Patience,
     check_broker,
     quiet_kafka_client_logs,
+    start_consumer,
     wait_for_broker,
 )
 from anomon.ops.tail import matches
@@ -376,8 +377,8 @@ async def forward_async(settings: Settings, stop: asyncio.Event | None = None,
 async def _start_consumer(settings: Settings, group: str, from_beginning: bool,
                           patience: Patience) -> AIOKafkaConsumer:
     """A started committed-only reader of the alerts topic, backing off while the broker is away."""
-    while True:
-        consumer = AIOKafkaConsumer(
+    def make() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
             settings.alerts_topic,
             bootstrap_servers=bootstrap_servers(settings.broker),
             group_id=group,
@@ -388,21 +389,10 @@ async def _start_consumer(settings: Settings, group: str, from_beginning: bool,
             request_timeout_ms=10000,
             **kafka_auth(settings),
         )
-        try:
-            await consumer.start()
-            patience.back()
-            return consumer
-        except (KafkaError, OSError) as err:
-            await consumer.stop()
-            away = patience.away()
-            if patience.exhausted:
-                raise BrokerAway(f"broker {bootstrap_servers(settings.broker)} unreachable for "
-                                 f"{away:.0f} s ({error_text(err)})") from err
-            delay = patience.next_delay()
-            log.warning("broker unreachable, retrying %s", kv(
-                broker=bootstrap_servers(settings.broker), retry_in_s=delay,
-                gives_up_in_s=round(patience.give_up_s - away)))
-            await asyncio.sleep(delay)
+
+    consumer = await start_consumer(make, settings.broker, patience)
+    assert consumer is not None  # no stop event: it returns a consumer or raises
+    return consumer
 
 
 def _chunks(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

@@ -10,10 +10,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+
+from anomon.exits import error_text
 from anomon.kafka.logs import kv
-from anomon.kafka.topics import bootstrap_servers
+from anomon.kafka.topics import TopicSetupError, bootstrap_servers
 
 log = logging.getLogger("anomon.ops.patience")
 
@@ -137,3 +141,39 @@ async def wait_for_broker(broker: str, patience: Patience) -> None:
             gives_up_in_s=round(patience.give_up_s - away)))
         await asyncio.sleep(delay)
     patience.back()
+
+
+async def start_consumer(make: Callable[[], AIOKafkaConsumer], broker: str, patience: Patience,
+                         before: Callable[[], Awaitable[object]] | None = None,
+                         stop: asyncio.Event | None = None) -> AIOKafkaConsumer | None:
+    """A started consumer from ``make``, retrying with back-off while the broker is away.
+
+    ``before`` runs first on each try (e.g. creating topics). Raises :class:`BrokerAway`
+    once ``patience`` runs out; ``None`` when ``stop`` was set meanwhile.
+    """
+    while True:
+        consumer = make()
+        try:
+            if before is not None:
+                await before()
+            await consumer.start()
+            patience.back()
+            return consumer
+        except (KafkaError, OSError, TopicSetupError) as err:
+            await consumer.stop()
+            away = patience.away()
+            if patience.exhausted:
+                raise BrokerAway(f"broker {bootstrap_servers(broker)} unreachable for "
+                                 f"{away:.0f} s ({error_text(err)})") from err
+            delay = patience.next_delay()
+            log.warning("broker unreachable, retrying %s", kv(
+                broker=bootstrap_servers(broker), retry_in_s=delay,
+                gives_up_in_s=round(patience.give_up_s - away)))
+            if stop is None:
+                await asyncio.sleep(delay)
+                continue
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+                return None
+            except TimeoutError:
+                pass

@@ -49,6 +49,7 @@ from anomon.ops.patience import (
     Patience,
     check_broker,
     quiet_kafka_client_logs,
+    start_consumer,
 )
 from anomon.settings import Settings
 
@@ -170,8 +171,8 @@ async def _start_consumer(settings: Settings, from_beginning: bool, create_topic
 
     ``None`` when ``stop`` was set meanwhile.
     """
-    while True:
-        consumer = AIOKafkaConsumer(
+    def make() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
             settings.alerts_topic,
             bootstrap_servers=bootstrap_servers(settings.broker),
             group_id=None,
@@ -181,30 +182,12 @@ async def _start_consumer(settings: Settings, from_beginning: bool, create_topic
             request_timeout_ms=10000,
             **kafka_auth(settings),
         )
-        try:
-            if create_topics:
-                await ensure_topics(settings, with_changelog=False)
-            await consumer.start()
-            patience.back()
-            return consumer
-        except (KafkaError, OSError, TopicSetupError) as err:
-            await consumer.stop()
-            away = patience.away()
-            if patience.exhausted:
-                raise BrokerAway(f"broker {bootstrap_servers(settings.broker)} unreachable for "
-                                 f"{away:.0f} s ({error_text(err)})") from err
-            delay = patience.next_delay()
-            log.warning("broker unreachable, retrying %s", kv(
-                broker=bootstrap_servers(settings.broker), retry_in_s=delay,
-                gives_up_in_s=round(patience.give_up_s - away)))
-            if stop is not None:
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                    return None
-                except TimeoutError:
-                    pass
-            else:
-                await asyncio.sleep(delay)
+
+    async def topics() -> None:
+        await ensure_topics(settings, with_changelog=False)
+
+    return await start_consumer(make, settings.broker, patience,
+                                before=topics if create_topics else None, stop=stop)
 
 
 async def tail_async(
