@@ -30,6 +30,7 @@ def _get(port: int, customer: str) -> tuple[int, dict[str, Any]]:
         return err.code, json.loads(err.read() or b"{}")
 
 
+@pytest.mark.slow  # over 10 s: in `make test`, not the `make check` loop
 def test_either_worker_answers_for_any_customer(broker: Any, workers: Any) -> None:
     names = Names()
     first = workers(names, sweep_interval_s=600, standby_replicas=0)

@@ -122,6 +122,7 @@ def test_a_signal_stops_the_demo_and_its_children(mark: str, tmp_path: Path,
     assert wait_none_left(mark) == {}
 
 
+@pytest.mark.slow  # over 10 s: in `make test`, not the `make check` loop
 def test_the_broker_dying_first_stops_the_demo_and_the_worker(mark: str,
                                                               tmp_path: Path) -> None:
     proc, err = start_demo(mark, tmp_path)

@@ -119,6 +119,7 @@ async def _run_for(settings: Settings, seconds: float, **kwargs: Any) -> Any:
     return await forward_async(settings, stop=stop, **kwargs)
 
 
+@pytest.mark.slow  # over 10 s: in `make test`, not the `make check` loop
 def test_forward_posts_webhooks_with_retries(broker: Any) -> None:
     names = Names()
     alerts = [_alert("cust-a", "drop_off", "firing", "2026-02-01T00:00:00+00:00"),
@@ -202,6 +203,7 @@ async def _until(check: Any, timeout: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.slow  # over 10 s: in `make test`, not the `make check` loop
 def test_alertmanager_api_resends_firing_alerts_until_resolved(broker: Any) -> None:
     names = Names()
     fire_a = _alert("cust-a", "drop_off", "firing", "2026-02-01T00:00:00+00:00")

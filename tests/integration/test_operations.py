@@ -138,6 +138,7 @@ def test_out_of_order_within_the_bound_is_applied_and_late_events_go_aside(
 
 # -- 5b. the DLQ command --------------------------------------------------------------------------
 
+@pytest.mark.slow  # over 10 s: in `make test`, not the `make check` loop
 def test_dlq_lists_by_reason_and_redrives_chosen_records(
         broker: Any, workers: WorkerFactory, figures: Any) -> None:
     names = Names()
@@ -211,6 +212,7 @@ def profile_status(worker: Any, customer: str) -> int:
         return int(err.code)
 
 
+@pytest.mark.slow  # over 10 s: in `make test`, not the `make check` loop
 def test_erasure_and_ttl_delete_customer_state_for_good(
         broker: Any, workers: WorkerFactory, figures: Any) -> None:
     names = Names()

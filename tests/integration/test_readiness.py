@@ -66,6 +66,7 @@ def check_start(seen: list[tuple[int, int, bool]]) -> None:
     assert all(live == 200 for live, _, _ in answered), "alive from its first answer on"
 
 
+@pytest.mark.slow  # over 10 s: in `make test`, not the `make check` loop
 def test_readyz_is_503_until_recovered_then_200_across_a_restart(
         broker: Any, workers: Any, figures: Any) -> None:
     names = Names()

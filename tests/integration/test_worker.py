@@ -242,6 +242,7 @@ def test_bad_records_are_dead_lettered_with_reasons(broker: Any, workers: Worker
 
 # -- 3. restart ---------------------------------------------------------------------------------
 
+@pytest.mark.slow  # over 10 s: in `make test`, not the `make check` loop
 def test_restart_resumes_from_changelog_without_duplicate_alerts(
         broker: Any, workers: WorkerFactory) -> None:
     names = Names()
@@ -321,6 +322,7 @@ def test_event_clock_sweep_finds_a_silent_customer(broker: Any,
 
 # -- 5. two workers ---------------------------------------------------------------------------
 
+@pytest.mark.slow  # over 10 s: in `make test`, not the `make check` loop
 def test_two_workers_judge_each_silent_customer_once(
         broker: Any, workers: WorkerFactory) -> None:
     names = Names()

@@ -66,6 +66,7 @@ def test_readyz_turns_ready_after_the_group_is_joined_and_livez_answers_meanwhil
     assert worker.stop() == 0
 
 
+@pytest.mark.slow  # over 10 s: in `make test`, not the `make check` loop
 def test_sigterm_is_honoured_within_seconds_with_the_broker_gone(
         tmp_path: Path) -> None:
     (tmp_path / "models").mkdir()
