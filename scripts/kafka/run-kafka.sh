@@ -19,5 +19,5 @@ else
   python="python3"
 fi
 export ANOMON_KAFKA_POM="${ANOMON_KAFKA_POM:-$root/scripts/kafka/pom.xml}"
-export PYTHONPATH="$root/src${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$root/src:$root/tests/support${PYTHONPATH:+:$PYTHONPATH}"
 exec "$python" -m brokers.apache_kafka "$@"

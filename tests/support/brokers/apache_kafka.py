@@ -2,7 +2,7 @@
 
 The jars come from Maven Central (:mod:`brokers.kafka_libs`) and run on the
 ``java`` of ``$JAVA_HOME`` or ``PATH`` (17 or newer). Run it by hand with
-``python -m brokers.apache_kafka --port 9092``.
+``PYTHONPATH=tests/support python -m brokers.apache_kafka --port 9092``.
 """
 
 from __future__ import annotations
