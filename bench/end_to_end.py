@@ -37,6 +37,11 @@ from workerkit import Names, WorkerProcess, worker_env
 HERE = Path(__file__).resolve().parent
 
 PROBE_EVERY_S = 0.05
+# the load is sent as one record batch per partition every TICK_S (as a producer with
+# linger does); probes are timed from their own send, so the tick adds nothing to them
+TICK_S = 0.005
+# probes of the first WARMUP_S are sent but not measured (connections, the broker's JIT)
+WARMUP_S = 5.0
 PARTITIONS = 4  # the worker creates its topics with ANOMON_PARTITIONS (4 in worker_env)
 
 
@@ -123,8 +128,9 @@ async def _send_tick(producer: AIOKafkaProducer, topic: str,
 async def _latency_run(bootstrap: str, names: Names, rate: float, seconds: float,
                        background: Iterator[dict[str, Any]]) -> list[float]:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks=1)
+    # a broker that answers fetches at their deadline (Tansu) would add the reader's wait
     consumer = AIOKafkaConsumer(names.alerts, bootstrap_servers=bootstrap,
-                                auto_offset_reset="latest", group_id=None)
+                                auto_offset_reset="latest", group_id=None, fetch_max_wait_ms=5)
     await producer.start()
     await consumer.start()
     await consumer.getmany(timeout_ms=500)  # assigned and positioned before the first probe
@@ -154,7 +160,7 @@ async def _latency_run(bootstrap: str, names: Names, rate: float, seconds: float
     clock = datetime(2025, 1, 1, tzinfo=UTC)
     deliveries = []
     try:
-        while (now := time.monotonic()) - started < seconds:
+        while (now := time.monotonic()) - started < seconds + WARMUP_S:
             due = int((now - started) * rate) - sent_count
             tick: list[dict[str, Any]] = []
             for _ in range(max(0, due)):
@@ -171,9 +177,10 @@ async def _latency_run(bootstrap: str, names: Names, rate: float, seconds: float
             # the worker is measured, not the load generator
             deliveries += await _send_tick(producer, names.input, tick + probes)
             at = time.monotonic()
-            for event in probes:
-                sent[event["event_id"]] = at
-            await asyncio.sleep(0.002)
+            if at - started >= WARMUP_S:
+                for event in probes:
+                    sent[event["event_id"]] = at
+            await asyncio.sleep(TICK_S)
         await asyncio.gather(*deliveries)
         await asyncio.sleep(3.0)  # the last probes' alerts
     finally:
@@ -192,7 +199,7 @@ def latency(broker: Any, rate: float, seconds: float, workdir: Path) -> dict[str
                            HERE.parent)
     try:
         worker.wait_ready(timeout=120.0)
-        background = iter(synthetic_events(int(rate * seconds * 1.2) + 1000))
+        background = iter(synthetic_events(int(rate * (seconds + WARMUP_S) * 1.2) + 1000))
         sched0, began = schedstat(worker.pid), time.monotonic()
         lat = asyncio.run(_latency_run(broker.bootstrap, names, rate, seconds, background))
         sched1, took = schedstat(worker.pid), time.monotonic() - began

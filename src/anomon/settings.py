@@ -238,11 +238,23 @@ class Settings(BaseSettings):
             "`anomon demo` that must not leave a worker behind); 0: no parent watched."
         ),
     )
+    commit_interval_ms: int = Field(
+        100,
+        ge=0,
+        le=60_000,
+        description=(
+            "Least time between two commits of the worker (changed states to the changelog, "
+            "then the input offsets; or one transaction). Batches handled meanwhile are "
+            "committed together and a customer changed by several is written once. "
+            "Alerts go out as soon as their batch is handled (at least once) or at the "
+            "commit (exactly once: a `read_committed` reader sees them up to this much later)."
+        ),
+    )
     batch_max_records: int = Field(
         1000,
         ge=1,
         description=(
-            "Most input records the worker fetches and handles as one batch (one state write "
-            "per changed customer and one offset commit, or one transaction, per batch)."
+            "Most input records the worker fetches and handles as one batch (batches are "
+            "committed together, at most once per commit_interval_ms)."
         ),
     )

@@ -3,7 +3,9 @@
 The loop (:mod:`anomon.worker.loop`) fills a :class:`Batch` from one ``getmany``
 (or one chunk of a sweep) without awaiting anything, then hands it to the
 committer (:mod:`anomon.worker.committer`), which publishes it while the loop
-handles the next one.
+handles the next one. The states a batch changed are named by partition
+(``touched``) and encoded by the committer when it takes the batch, so a
+customer changed by several batches of one commit is encoded and written once.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class Batch:
     """What one batch publishes, writes and commits."""
 
     outputs: list[Outgoing] = field(default_factory=list)
+    #: input partitions whose stores hold states this batch changed (encoded at commit)
+    touched: set[int] = field(default_factory=set)
     #: input partition -> changed states, written to the changelog partition of that number
     changes: dict[int, Changes] = field(default_factory=dict)
     #: input and erasure partitions -> the offset after the last record handled
@@ -34,11 +38,13 @@ class Batch:
         """Input partitions this batch touches (outputs, states or offsets)."""
         parts = {o.partition for o in self.outputs}
         parts.update(p for p, c in self.changes.items() if c)
+        parts.update(self.touched)
         parts.update(tp.partition for tp in self.offsets)
         return parts
 
     def empty(self) -> bool:
-        return not self.outputs and not any(self.changes.values()) and not self.offsets
+        return (not self.outputs and not any(self.changes.values()) and not self.offsets
+                and not self.touched)
 
     def absorb(self, later: Batch) -> None:
         """Add ``later`` (handled after this one) to this batch: its states and offsets win."""
@@ -50,6 +56,7 @@ class Batch:
             else:
                 mine.update(changes)
         self.offsets.update(later.offsets)
+        self.touched |= later.touched
         self.records += later.records
 
     def without(self, partitions: set[int]) -> Batch:
@@ -58,6 +65,7 @@ class Batch:
             outputs=[o for o in self.outputs if o.partition not in partitions],
             changes={p: c for p, c in self.changes.items() if p not in partitions},
             offsets={tp: o for tp, o in self.offsets.items() if tp.partition not in partitions},
+            touched=self.touched - partitions,
             records=self.records, created=self.created)
 
     def only(self, partition: int) -> Batch:
@@ -66,4 +74,4 @@ class Batch:
             outputs=[o for o in self.outputs if o.partition == partition],
             changes={partition: self.changes[partition]} if partition in self.changes else {},
             offsets={tp: o for tp, o in self.offsets.items() if tp.partition == partition},
-            records=self.records, created=self.created)
+            touched=self.touched & {partition}, records=self.records, created=self.created)

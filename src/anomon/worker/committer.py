@@ -3,10 +3,13 @@
 The loop enqueues each :class:`~anomon.worker.batch.Batch` without waiting
 (:meth:`Committer.submit`) and goes on with the next ``getmany``; the
 committer works through the queue in order, so fetching and processing
-overlap with publishing and committing. Whatever queued up while a commit was
-under way is merged and committed as one (a customer changed in several of
-those batches is written once), so a slow commit makes batches larger rather
-than the loop slower. ``drain`` waits until every batch
+overlap with publishing and committing. Commits are at least
+``interval_s`` apart (``ANOMON_COMMIT_INTERVAL_MS``); whatever queued up
+meanwhile is merged and committed as one, and the states those batches changed
+are encoded then, once each (a customer changed in several of those batches is
+encoded and written once). So a slow commit makes commits larger rather than
+the loop slower, and a busy worker sends the broker a few large requests a
+second rather than one per batch. ``drain`` commits at once and waits until every batch
 enqueued so far is committed (on revocation, before a sweep of the same
 partitions would matter, and at shutdown).
 
@@ -51,7 +54,7 @@ from anomon.worker.store import PartitionStore
 
 log = logging.getLogger("anomon.worker.committer")
 
-MAX_IN_FLIGHT = 64  # batches enqueued and not yet committed before the loop waits
+MAX_IN_FLIGHT = 256  # batches enqueued and not yet committed before the loop waits
 RETRY_S = 0.5
 
 ProducerFactory = Callable[[str | None], AIOKafkaProducer]
@@ -175,10 +178,14 @@ class Committer:
     """The queue of batches and the task that works through it (see the module docstring)."""
 
     def __init__(self, consumer: AIOKafkaConsumer, changelog_topic: str,
-                 stores: dict[int, PartitionStore]) -> None:
+                 stores: dict[int, PartitionStore], interval_s: float = 0.0) -> None:
         self.consumer = consumer
         self.changelog_topic = changelog_topic
         self.stores = stores
+        #: least time from the start of one commit to the start of the next
+        self.interval_s = interval_s
+        self._hurry = asyncio.Event()
+        self._last_commit = 0.0
         self.queue: asyncio.Queue[Batch] = asyncio.Queue()
         self.closing = asyncio.Event()
         #: partitions whose state must be thrown away and restored (exactly once)
@@ -218,8 +225,10 @@ class Committer:
             await asyncio.sleep(0.001)
 
     async def drain(self) -> None:
-        """Wait until every batch enqueued so far is committed (or given up)."""
+        """Commit now; wait until every batch enqueued so far is committed (or given up)."""
         self._check()
+        if not self._idle.is_set():
+            self._hurry.set()
         await self._idle.wait()
 
     def _check(self) -> None:
@@ -229,17 +238,27 @@ class Committer:
             raise RuntimeError("the committer failed") from self.error
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             batches = [await self.queue.get()]
+            wait = self._last_commit + self.interval_s - loop.time()
+            if wait > 0 and not self._hurry.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), wait)
+            self._hurry.clear()
+            self._last_commit = loop.time()
             while not self.queue.empty():  # all that queued up meanwhile, in one commit
                 batches.append(self.queue.get_nowait())
             try:
-                await self._before_commit(batches)
                 batch = batches[0]
                 for later in batches[1:]:
                     batch.absorb(later)
                 if batch.partitions() & self.failed:
                     batch = batch.without(self.failed)
+                # no await since the queue was emptied: these are the states of exactly
+                # the batches taken (the loop enqueues each batch as soon as it is handled)
+                self._encode(batch)
+                await self._before_commit(batches)
                 await self.commit(batch)
             except asyncio.CancelledError:
                 raise
@@ -251,6 +270,21 @@ class Committer:
                 self._pending -= len(batches)
                 if self._pending == 0:
                     self._idle.set()
+
+    def _encode(self, batch: Batch) -> None:
+        """The changed states of the partitions ``batch`` touched, encoded into it."""
+        for p in sorted(batch.touched):
+            store = self.stores.get(p)
+            if store is None:
+                continue
+            changes = store.take_changes()
+            if changes:
+                mine = batch.changes.get(p)
+                if mine is None:
+                    batch.changes[p] = changes
+                else:
+                    mine.update(changes)
+        batch.touched = set()
 
     async def _before_commit(self, batches: list[Batch]) -> None:
         """Hook: at-least-once waits for the outputs of every batch about to be committed."""
@@ -289,8 +323,9 @@ class AtLeastOnce(Committer):
     """Outputs, then states, then offsets; each step acknowledged before the next."""
 
     def __init__(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
-                 changelog_topic: str, stores: dict[int, PartitionStore]) -> None:
-        super().__init__(consumer, changelog_topic, stores)
+                 changelog_topic: str, stores: dict[int, PartitionStore],
+                 interval_s: float = 0.0) -> None:
+        super().__init__(consumer, changelog_topic, stores, interval_s)
         self.producer = producer
         self._outputs: dict[int, asyncio.Task[list[Any]]] = {}
         self._uncommitted: dict[TopicPartition, int] = {}
@@ -340,8 +375,8 @@ class ExactlyOnce(Committer):
 
     def __init__(self, consumer: AIOKafkaConsumer, make_producer: ProducerFactory,
                  transactional_prefix: str, group_id: str, changelog_topic: str,
-                 stores: dict[int, PartitionStore]) -> None:
-        super().__init__(consumer, changelog_topic, stores)
+                 stores: dict[int, PartitionStore], interval_s: float = 0.0) -> None:
+        super().__init__(consumer, changelog_topic, stores, interval_s)
         self.make_producer = make_producer
         self.prefix = transactional_prefix
         self.group_id = group_id

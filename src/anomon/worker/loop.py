@@ -8,7 +8,8 @@ One asyncio task runs :meth:`StreamLoop.run`:
 3. each record is handled on its partition's store, synchronously
    (:class:`~anomon.worker.handler.RecordHandler`; erasure requests by
    :class:`~anomon.worker.erasure.Eraser`); each changed customer is encoded
-   once per batch;
+   when the committer takes the batch (at most one commit per
+   ``commit_interval_ms``: a customer changed by several batches is written once);
 4. the batch goes to the committer (:mod:`anomon.worker.committer`) without
    waiting: it publishes and commits while the loop fetches and handles the
    next one;
@@ -217,19 +218,17 @@ class StreamLoop(ConsumerRebalanceListener):
         note = self.sweeper.index.note_due
         for store in touched:
             live = store.live
-            for customer_id in store.dirty:
+            for customer_id in store.take_fresh():
                 state = live.get(customer_id)
                 if state is not None:
                     note(state)
-            changes = store.take_changes()
-            if changes:
-                batch.changes[store.partition] = changes
+            if store.dirty or store.deleted:
+                batch.touched.add(store.partition)
         self.stats.batch_done()
         if batch.records and log.isEnabledFor(logging.DEBUG):
             oldest = min((r[0].timestamp for r in fetched.values() if r and r[0].timestamp),
                          default=None)
-            log.debug("batch %s", kv(records=batch.records, changed=sum(
-                len(c) for c in batch.changes.values()), outputs=len(batch.outputs),
+            log.debug("batch %s", kv(records=batch.records, outputs=len(batch.outputs),
                 oldest_age_ms=round(time.time() * 1000 - oldest) if oldest else None,
                 in_flight=self.committer.in_flight))
         if batch.records:

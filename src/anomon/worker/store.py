@@ -127,6 +127,8 @@ class PartitionStore:
         self.live: dict[str, CustomerState] = {}
         self.dirty: set[str] = set()
         self.deleted: set[str] = set()
+        #: set since the loop last looked (:meth:`take_fresh`), for the sweep index
+        self.fresh: set[str] = set()
 
     # -- StateStore ------------------------------------------------------------
 
@@ -152,6 +154,7 @@ class PartitionStore:
     def __setitem__(self, key: str, value: CustomerState, /) -> None:
         self.live[key] = value
         self.dirty.add(key)
+        self.fresh.add(key)
         self.deleted.discard(key)
 
     def pop(self, key: str, default: None = None, /) -> CustomerState | None:
@@ -159,6 +162,7 @@ class PartitionStore:
         state = self.live.pop(key, None)
         self.backend.delete(key.encode())
         self.dirty.discard(key)
+        self.fresh.discard(key)
         self.deleted.add(key)
         return state
 
@@ -181,6 +185,11 @@ class PartitionStore:
             self.backend.delete(key)
         else:
             self.backend.put(key, value)
+
+    def take_fresh(self) -> set[str]:
+        """Customers set since the last call (changed or not since by another batch)."""
+        fresh, self.fresh = self.fresh, set()
+        return fresh
 
     def take_changes(self) -> dict[bytes, bytes | None]:
         """Encoded states changed since the last call (``None``: deleted); marks them clean."""
@@ -226,5 +235,8 @@ class PartitionStore:
 
     def close(self) -> None:
         self.live.clear()
+        self.dirty.clear()
+        self.deleted.clear()
+        self.fresh.clear()
         self.backend.close()
 

@@ -169,9 +169,8 @@ class Sweeper:
             touched.add(store.partition)
             self._swept += 1
         for p in touched:
-            changes = self.stores[p].take_changes()
-            if changes:
-                batch.changes[p] = changes
+            self.stores[p].take_fresh()  # noted above
+        batch.touched = touched
         if not self._due:
             self._finish()
         return batch

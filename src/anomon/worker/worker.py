@@ -71,7 +71,11 @@ STOP_COMMIT_S = 3.0
 STOP_CLIENT_S = 3.0
 PARENT_CHECK_S = 1.0
 GC_THRESHOLD = 20_000  # allocations between young collections (Python's default: 700)
-FETCH_WAIT_MS = 50  # a broker that answers a fetch only at its deadline (Tansu) adds this much
+# A fetch is answered once it has FETCH_MIN_BYTES or after FETCH_WAIT_MS (a broker that
+# answers only at the deadline, such as Tansu, always adds the wait). Without a minimum, a
+# trickle of records makes one fetch per few records and the broker spends a core on them.
+FETCH_MIN_BYTES = 64 * 1024
+FETCH_WAIT_MS = 5
 
 
 def advertised_host(settings: Settings, host: str) -> str:
@@ -157,6 +161,7 @@ class Worker:
             max_poll_interval_ms=max(300000, 10 * session_ms),
             request_timeout_ms=max(30000, 3 * session_ms + 1000),
             max_poll_records=s.batch_max_records, fetch_max_wait_ms=FETCH_WAIT_MS,
+            fetch_min_bytes=FETCH_MIN_BYTES,
             partition_assignment_strategy=(self.assignor,), **self.auth)
 
     def _producer(self, transactional_id: str | None = None) -> AIOKafkaProducer:
@@ -166,7 +171,7 @@ class Worker:
                        "acks": "all"}
         return AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, client_id=f"{self.settings.app_id}-worker",
-            linger_ms=5, max_batch_size=256 * 1024, max_request_size=4 * 1024 * 1024,
+            linger_ms=1, max_batch_size=256 * 1024, max_request_size=4 * 1024 * 1024,
             request_timeout_ms=30000, **options, **self.auth)
 
     def _highwater(self, partition: int) -> int | None:
@@ -304,13 +309,16 @@ class Worker:
                 sweep_clock=self.settings.sweep_clock,
                 sweep_interval_s=self.settings.sweep_interval_s))
             self.consumer = consumer = self._consumer()
+            interval = self.settings.commit_interval_ms / 1000
             if self.exactly_once:
                 committer = ExactlyOnce(consumer, self._producer,
                                         f"{self.settings.app_id}-{self.settings.input_topic}",
-                                        self.settings.app_id, self.changelog_topic, self.stores)
+                                        self.settings.app_id, self.changelog_topic, self.stores,
+                                        interval)
             else:
                 producer = self._producer()
-                committer = AtLeastOnce(consumer, producer, self.changelog_topic, self.stores)
+                committer = AtLeastOnce(consumer, producer, self.changelog_topic, self.stores,
+                                        interval)
             isolation = "read_committed" if self.exactly_once else "read_uncommitted"
 
             async def restore(stores: dict[int, PartitionStore]) -> Any:
