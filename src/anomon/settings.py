@@ -78,8 +78,9 @@ class Settings(BaseSettings):
         ),
     )
     standby_replicas: int = Field(
-        1, ge=0, description="Accepted and ignored: the batched worker keeps no standby "
-        "copies; a takeover restores from the changelog (docs/hot-path.md)."
+        0, ge=0, le=8, description="Warm copies of each partition kept by other workers of "
+        "the group (Kafka Streams' num.standby.replicas): they tail its changelog, so a "
+        "takeover reads only what they had not read. Each costs a copy of the states' bytes."
     )
     checkpoint_interval_s: float = Field(
         60.0,

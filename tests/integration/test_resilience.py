@@ -196,6 +196,61 @@ def test_killed_worker_partitions_move_and_nothing_is_lost(
     drained(broker, names, timeout=30)
 
 
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
+def test_standby_replica_takes_over_reading_only_the_tail(
+        broker: Any, workers: WorkerFactory, figures: Any, guarantee: str) -> None:
+    """With one standby replica each worker tails the other's changelog partitions; when one
+    is killed, the survivor starts from its warm copies and nothing is lost."""
+    if guarantee == "exactly_once":
+        require_kafka(broker, "Tansu has no transactions (InitProducerId fails)")
+    isolation = "read_committed" if guarantee == "exactly_once" else "read_uncommitted"
+    names = Names()
+    h = order_free_history(days_ago(60))
+    events = h.in_time_order()
+    expected = offline_alerts(events)
+    common = {"sweep_interval_s": 600, "standby_replicas": 1, "processing_guarantee": guarantee}
+    a = workers(names, **common)
+    b = workers(names, **common)
+    for w in (a, b):
+        w.wait_ready(90)
+
+    def warm_copies() -> bool:
+        sa, sb = a.stats(), b.stats()
+        return (bool(sa["partitions"]) and bool(sb["partitions"])
+                and sorted(map(int, sa["standby"])) == sb["partitions"]
+                and sorted(map(int, sb["standby"])) == sa["partitions"])
+
+    wait_until(warm_copies, 60, "each worker keeps the other's partitions warm")
+    victim, survivor = a, b
+    victim_parts = victim.stats()["partitions"]
+    producer = BackgroundProducer(broker, names.input, events, RATE).start()
+    wait_until(lambda: processed_total(a, b) >= 0.5 * len(events), 60, "the stream is under way")
+    wait_until(lambda: survivor.stats()["standby_records"] > 0, 30, "the standby reads")
+    before = survivor.stats()
+    victim.kill()
+    takeover_s = wait_until(
+        lambda: (s := survivor.stats())["ready"] and s["partitions"] == [0, 1, 2, 3],
+        90, "the survivor owns every partition")
+    producer.join()
+    settled(survivor)
+    after = survivor.stats()
+
+    assert f"from_standby={','.join(map(str, victim_parts))} " in survivor.log_text()
+    tail = after["restored_records"] - before["restored_records"]
+    warm = after["standby_records"]
+    assert tail < warm, (tail, warm)  # the standby had read most of the victim's changelog
+    assert after["standby"] == {}  # a lone worker keeps no standby
+    check_states(broker, names, events, isolation)
+    records, distinct = check_alerts(broker, names, expected, isolation)
+    if guarantee == "exactly_once":
+        assert records == distinct
+    assert accounted(after)
+    drained(broker, names, timeout=30)
+    figures(broker=broker.name, guarantee=guarantee, events_in=len(events),
+            victim_partitions=victim_parts, standby_records_read=warm,
+            restored_at_takeover=tail, takeover_s=takeover_s)
+
+
 # -- 2. graceful stop and start -----------------------------------------------------------------
 
 @pytest.mark.parametrize("store", ["memory://", "rocksdb://"])

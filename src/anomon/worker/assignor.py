@@ -18,11 +18,18 @@ profile request to the owner of the customer's partition
 (:mod:`anomon.worker.profile_route`), as Kafka Streams' ``application.server``
 does.
 
+With standby replicas (``ANOMON_STANDBY_REPLICAS``, :mod:`anomon.worker.standby`)
+the leader also names, per member, the partitions it keeps warm for another
+owner: each partition gets that many members besides its owner, those that
+hold it warm already first, then the least loaded.
+
 >>> plan = balance([0, 1, 2, 3], {"a": [0, 1, 2, 3], "b": []})
 >>> plan["a"], plan["b"]
 ([0, 1], [2, 3])
 >>> balance([0, 1, 2, 3], {"a": [0, 1], "b": [2, 3], "c": []})["c"]
 [3]
+>>> standbys({"a": [0, 1], "b": [2, 3]}, {"b": [1]}, replicas=1)
+{'a': [2, 3], 'b': [0, 1]}
 """
 
 from __future__ import annotations
@@ -69,6 +76,26 @@ def balance(partitions: list[int], held: Mapping[str, list[int]]) -> dict[str, l
     return {m: sorted(ps) for m, ps in plan.items()}
 
 
+def standbys(plan: Mapping[str, list[int]], warm: Mapping[str, list[int]],
+             replicas: int, members: Iterable[str] | None = None) -> dict[str, list[int]]:
+    """Standby partitions per member: ``replicas`` members per partition besides its owner.
+
+    ``warm``: partitions each member holds already (owned or standby), preferred;
+    ``members``: those that take standby work (default: every member of ``plan``).
+    """
+    takers = sorted(plan if members is None else members)
+    out: dict[str, list[int]] = {m: [] for m in plan}
+    owner = {p: m for m, ps in plan.items() for p in ps}
+    for p in sorted(owner):
+        for _ in range(replicas):
+            candidates = [m for m in takers if m != owner[p] and p not in out[m]]
+            if not candidates:
+                break
+            best = min(candidates, key=lambda m: (p not in warm.get(m, ()), len(out[m]), m))
+            out[best].append(p)
+    return {m: sorted(ps) for m, ps in out.items()}
+
+
 class CopartitionedAssignor(AbstractPartitionAssignor):
     """See the module docstring. Subclassed per worker by :func:`assignor_for`."""
 
@@ -80,10 +107,15 @@ class CopartitionedAssignor(AbstractPartitionAssignor):
     held: list[int] = []
     #: partition -> address of its owner, from the last assignment
     owners: dict[int, str] = {}
+    #: standby replicas per partition this member asks for (0: it takes no standby work)
+    replicas = 0
+    #: partitions this member keeps warm for another owner, from the last assignment
+    standby: list[int] = []
 
     @classmethod
     def metadata(cls, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
-        user_data = orjson.dumps({"address": cls.address, "held": sorted(cls.held)})
+        user_data = orjson.dumps({"address": cls.address, "held": sorted(cls.held),
+                                  "standby": sorted(cls.standby), "replicas": cls.replicas})
         return ConsumerProtocolMemberMetadata(cls.version, sorted(topics), user_data)
 
     @classmethod
@@ -104,13 +136,17 @@ class CopartitionedAssignor(AbstractPartitionAssignor):
         info = {m: _user_data(meta.user_data) for m, meta in members.items()}
         plan = balance(numbers, {m: list(info[m].get("held", [])) for m in members})
         owners = {p: str(info[m].get("address", "")) for m, ps in plan.items() for p in ps}
-        shared = orjson.dumps({"owners": {str(p): a for p, a in owners.items()}})
+        wanted = {m: _int(info[m].get("replicas")) for m in members}
+        warm = {m: [*info[m].get("held", []), *info[m].get("standby", [])] for m in members}
+        spare = standbys(plan, warm, max(wanted.values(), default=0),
+                         [m for m, n in wanted.items() if n > 0])
+        shared = {"owners": {str(p): a for p, a in owners.items()}}
         out = {}
         for member, meta in members.items():
             mine = plan.get(member, [])
             out[member] = ConsumerProtocolMemberAssignment(
                 cls.version, [(t, list(mine)) for t in sorted(meta.subscription) if t in counts],
-                shared)
+                orjson.dumps({**shared, "standby": spare.get(member, [])}))
         return out
 
     @classmethod
@@ -118,6 +154,7 @@ class CopartitionedAssignor(AbstractPartitionAssignor):
         data = _user_data(assignment.user_data)
         cls.owners = {int(p): str(a) for p, a in dict(data.get("owners", {})).items()}
         cls.held = sorted({tp.partition for tp in assignment.partitions()})
+        cls.standby = sorted(_int(p) for p in data.get("standby", []))
 
 
 def _user_data(raw: bytes | None) -> dict[str, Any]:
@@ -130,7 +167,15 @@ def _user_data(raw: bytes | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def assignor_for(address: str) -> type[CopartitionedAssignor]:
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def assignor_for(address: str, replicas: int = 0) -> type[CopartitionedAssignor]:
     """An assignor class of this worker's own (aiokafka uses assignors as classes)."""
     return type("WorkerAssignor", (CopartitionedAssignor,),
-                {"address": address, "held": [], "owners": {}})
+                {"address": address, "held": [], "owners": {}, "replicas": replicas,
+                 "standby": []})

@@ -1,9 +1,9 @@
 """Restoring partitions' customer states from the compacted changelog, to its real end.
 
 As Kafka Streams does on assignment: before a partition's input is processed,
-its changelog partition is read from where the local store left off (the
-beginning for the memory store) to the end offset, into the partition's
-:class:`~anomon.worker.store.PartitionStore`. The end is
+its changelog partition is read from where the local store or a standby
+replica (:mod:`anomon.worker.standby`) left off (else the beginning) to the end
+offset, into the partition's :class:`~anomon.worker.store.PartitionStore`. The end is
 :func:`anomon.kafka.offsets.log_offsets`' (some brokers answer ListOffsets
 short). States are kept as the bytes read and decoded on first touch, so a
 record restored costs a dict insert, not a parse.
@@ -60,7 +60,7 @@ async def restore(bootstrap: str, topic: str, stores: Mapping[int, PartitionStor
     for p, tp in tps.items():
         store = store_of(stores, p)
         first, end = earliest.get(tp, 0), ends.get(tp, 0)
-        resume = store.backend.offset() if store.keep_encoded else None
+        resume = store.backend.offset() if store.keep_encoded or store.warm else None
         if resume is None or not first <= resume <= end:
             if len(store.backend):
                 store.backend.clear()
@@ -76,6 +76,7 @@ async def restore(bootstrap: str, topic: str, stores: Mapping[int, PartitionStor
                                      timeout_s, client)
     for p in tps:
         store = store_of(stores, p)
+        store.warm = False
         if store.keep_encoded:
             store.backend.set_offset(ends[tps[p]])
     result.seconds = time.monotonic() - started

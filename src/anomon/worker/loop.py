@@ -21,8 +21,10 @@ record handled so far is in the committer's queue: the revocation drains it,
 which flushes the states and commits the offsets, before the partitions move.
 On assignment (eager protocol: every partition is revoked, then the new set
 assigned) a partition kept keeps its warm state; a partition gone is dropped;
-a partition new is paused until restored. The assignor is sticky, so a worker
-joining or leaving moves only the partitions that must move.
+a partition new is paused until restored (from where a standby replica of it
+on this worker had read, if there is one: :mod:`anomon.worker.standby`). The
+assignor is sticky, so a worker joining or leaving moves only the partitions
+that must move.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from anomon.worker.batch import Batch
 from anomon.worker.committer import Committer
 from anomon.worker.erasure import Eraser
 from anomon.worker.handler import RecordHandler
+from anomon.worker.standby import StandbyReplicas
 from anomon.worker.stats import WorkerStats
 from anomon.worker.store import PartitionStore
 from anomon.worker.sweep import SweepClock
@@ -67,7 +70,8 @@ class StreamLoop(ConsumerRebalanceListener):
                  stores: dict[int, PartitionStore], new_store: Callable[[int], PartitionStore],
                  restore: Restore, stats: WorkerStats, clock: SweepClock, input_topic: str,
                  erasure_topic: str, sweep_interval_s: float, max_records: int = 1000,
-                 exactly_once: bool = False) -> None:
+                 exactly_once: bool = False, standby: StandbyReplicas | None = None,
+                 standby_wanted: Callable[[], Iterable[int]] = tuple) -> None:
         self.consumer = consumer
         self.committer = committer
         self.handler = handler
@@ -83,6 +87,9 @@ class StreamLoop(ConsumerRebalanceListener):
         self.sweep_interval_s = sweep_interval_s
         self.max_records = max_records
         self.exactly_once = exactly_once
+        self.standby = standby
+        #: the partitions the last assignment asked this worker to keep warm
+        self.standby_wanted = standby_wanted
         self.assigned: set[int] = set()
         self.pending: set[int] = set()  # assigned, to restore before their records are handled
         self.restoring: set[int] = set()
@@ -141,8 +148,14 @@ class StreamLoop(ConsumerRebalanceListener):
         if gone:
             await self.committer.release(gone)
         added = new - set(self.stores)
+        warm = []
         for p in added:
-            self.stores[p] = self.new_store(p)
+            store = self.standby.take(p) if self.standby is not None else None
+            if store is not None:
+                warm.append(p)
+            self.stores[p] = store if store is not None else self.new_store(p)
+        if self.standby is not None:
+            self.standby.update(set(self.standby_wanted()) - new)
         self.pending = (self.pending | added) & new
         self.restoring &= new
         held_back = self.pending | self.restoring
@@ -157,7 +170,7 @@ class StreamLoop(ConsumerRebalanceListener):
         self.rebalancing = False
         log.info("%s %s", "joined" if first else "rebalanced", kv(
             partitions=sorted(new), kept=sorted(new - added), restoring=sorted(added),
-            dropped=sorted(gone)))
+            from_standby=sorted(warm), dropped=sorted(gone)))
         self._maybe_ready()
 
     # -- the loop ------------------------------------------------------------------

@@ -124,6 +124,8 @@ class PartitionStore:
         self.on_unreadable = on_unreadable
         #: keep the bytes behind a live state (a local store that must stay complete)
         self.keep_encoded = keep_encoded
+        #: filled by a standby replica up to ``backend.offset()``: a restore resumes there
+        self.warm = False
         self.live: dict[str, CustomerState] = {}
         self.dirty: set[str] = set()
         self.deleted: set[str] = set()

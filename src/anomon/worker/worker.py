@@ -58,6 +58,7 @@ from anomon.worker.handler import OutputTopics, RecordHandler
 from anomon.worker.local_store import backend_factory, keeps_encoded
 from anomon.worker.loop import StreamLoop
 from anomon.worker.profile_route import ProfileSource, add_profile_route
+from anomon.worker.standby import StandbyReplicas
 from anomon.worker.stats import WorkerStats
 from anomon.worker.store import PartitionStore
 from anomon.worker.sweep import SweepClock, SweepIndex
@@ -126,7 +127,7 @@ class Worker:
         host = self.profile_host if self.profile_port is not None else settings.web_host
         port = self.profile_port if self.profile_port is not None else self.web_port
         self.address = f"http://{advertised_host(settings, host)}:{port}"
-        self.assignor = assignor_for(self.address)
+        self.assignor = assignor_for(self.address, settings.standby_replicas)
         self.bootstrap = bootstrap_servers(settings.broker)
         self.auth = kafka_auth(settings)
         self.changelog_topic = changelog_topic(settings.app_id)
@@ -134,6 +135,8 @@ class Worker:
         self.stop_requested = asyncio.Event()
         self.consumer: AIOKafkaConsumer | None = None
         self.loop: StreamLoop | None = None
+        self.standby: StandbyReplicas | None = None
+        self.restored_records = 0
         self.loop_task: asyncio.Task[None] | None = None
         metrics.init_model_series([engine.churn.name])
 
@@ -204,6 +207,10 @@ class Worker:
             "ready_at": self.loop.ready_at if self.loop is not None else None,
             "partitions": partitions,
             "customers": self.index.count(set(partitions)),
+            "restored_records": self.restored_records,
+            "standby": ({str(p): o for p, o in self.standby.positions().items()}
+                        if self.standby is not None else {}),
+            "standby_records": self.standby.records if self.standby is not None else 0,
             "event_clock": self.clock.worker_newest,
             "sweep_clock": self.clock.mode,
         })
@@ -322,8 +329,14 @@ class Worker:
             isolation = "read_committed" if self.exactly_once else "read_uncommitted"
 
             async def restore(stores: dict[int, PartitionStore]) -> Any:
-                return await changelog.restore(self.bootstrap, self.changelog_topic, stores,
-                                               isolation_level=isolation, **self.auth)
+                result = await changelog.restore(self.bootstrap, self.changelog_topic, stores,
+                                                 isolation_level=isolation, **self.auth)
+                self.restored_records += result.records
+                return result
+
+            if self.settings.standby_replicas > 0:
+                self.standby = StandbyReplicas(self.bootstrap, self.changelog_topic,
+                                               self.new_store, isolation, **self.auth)
 
             self.loop = StreamLoop(
                 consumer=consumer, committer=committer, handler=self.handler,
@@ -331,11 +344,13 @@ class Worker:
                 new_store=self.new_store, restore=restore, stats=self.stats, clock=self.clock,
                 input_topic=self.settings.input_topic, erasure_topic=self.settings.erasure_topic,
                 sweep_interval_s=self.settings.sweep_interval_s,
-                max_records=self.settings.batch_max_records, exactly_once=self.exactly_once)
+                max_records=self.settings.batch_max_records, exactly_once=self.exactly_once,
+                standby=self.standby, standby_wanted=lambda: self.assignor.standby)
             consumer.subscribe([self.settings.input_topic, self.settings.erasure_topic],
                                listener=self.loop)
-            starting = asyncio.gather(consumer.start(),
-                                      producer.start() if producer is not None else _nothing())
+            starting = asyncio.gather(
+                consumer.start(), producer.start() if producer is not None else _nothing(),
+                self.standby.start() if self.standby is not None else _nothing())
             if not await self._until_stopped(starting):
                 return EXIT_OK
             await committer.start()
@@ -397,6 +412,8 @@ class Worker:
             await _bounded(self.consumer.stop(), STOP_CLIENT_S, "consumer")
         if producer is not None:
             await _bounded(producer.stop(), STOP_CLIENT_S, "producer")
+        if self.standby is not None:
+            await _bounded(self.standby.stop(), STOP_CLIENT_S, "standby replicas")
         for store in list(self.stores.values()):
             store.close()
         await server.stop()
