@@ -251,6 +251,15 @@ class Settings(BaseSettings):
             "commit (exactly once: a `read_committed` reader sees them up to this much later)."
         ),
     )
+    state_cache_customers: int = Field(
+        200_000,
+        ge=0,
+        description=(
+            "Most customer states a worker keeps decoded in memory; past it, after each "
+            "commit, the least recently changed are dropped (RocksDB store: read again from "
+            "disk on their next event) or kept only encoded (memory store). 0: no bound."
+        ),
+    )
     batch_max_records: int = Field(
         1000,
         ge=1,

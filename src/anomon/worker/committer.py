@@ -178,12 +178,15 @@ class Committer:
     """The queue of batches and the task that works through it (see the module docstring)."""
 
     def __init__(self, consumer: AIOKafkaConsumer, changelog_topic: str,
-                 stores: dict[int, PartitionStore], interval_s: float = 0.0) -> None:
+                 stores: dict[int, PartitionStore], interval_s: float = 0.0,
+                 cache_limit: int = 0) -> None:
         self.consumer = consumer
         self.changelog_topic = changelog_topic
         self.stores = stores
         #: least time from the start of one commit to the start of the next
         self.interval_s = interval_s
+        #: most states kept decoded over all stores (0: no bound), enforced after each commit
+        self.cache_limit = cache_limit
         self._hurry = asyncio.Event()
         self._last_commit = 0.0
         self.queue: asyncio.Queue[Batch] = asyncio.Queue()
@@ -260,6 +263,7 @@ class Committer:
                 self._encode(batch)
                 await self._before_commit(batches)
                 await self.commit(batch)
+                self._shrink()
             except asyncio.CancelledError:
                 raise
             except Exception as err:
@@ -270,6 +274,14 @@ class Committer:
                 self._pending -= len(batches)
                 if self._pending == 0:
                     self._idle.set()
+
+    def _shrink(self) -> None:
+        """Bound the decoded states once the commit's changes are persisted."""
+        if self.cache_limit <= 0 or not self.stores:
+            return
+        per_store = -(-self.cache_limit // len(self.stores))
+        for store in list(self.stores.values()):
+            store.shrink(per_store)
 
     def _encode(self, batch: Batch) -> None:
         """The changed states of the partitions ``batch`` touched, encoded into it."""
@@ -324,8 +336,8 @@ class AtLeastOnce(Committer):
 
     def __init__(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
                  changelog_topic: str, stores: dict[int, PartitionStore],
-                 interval_s: float = 0.0) -> None:
-        super().__init__(consumer, changelog_topic, stores, interval_s)
+                 interval_s: float = 0.0, cache_limit: int = 0) -> None:
+        super().__init__(consumer, changelog_topic, stores, interval_s, cache_limit)
         self.producer = producer
         self._outputs: dict[int, asyncio.Task[list[Any]]] = {}
         self._uncommitted: dict[TopicPartition, int] = {}
@@ -375,8 +387,9 @@ class ExactlyOnce(Committer):
 
     def __init__(self, consumer: AIOKafkaConsumer, make_producer: ProducerFactory,
                  transactional_prefix: str, group_id: str, changelog_topic: str,
-                 stores: dict[int, PartitionStore], interval_s: float = 0.0) -> None:
-        super().__init__(consumer, changelog_topic, stores, interval_s)
+                 stores: dict[int, PartitionStore], interval_s: float = 0.0,
+                 cache_limit: int = 0) -> None:
+        super().__init__(consumer, changelog_topic, stores, interval_s, cache_limit)
         self.make_producer = make_producer
         self.prefix = transactional_prefix
         self.group_id = group_id

@@ -154,7 +154,10 @@ class PartitionStore:
         return state
 
     def __setitem__(self, key: str, value: CustomerState, /) -> None:
-        self.live[key] = value
+        live = self.live
+        if key in live:  # the most recently changed last: :meth:`shrink` drops from the front
+            del live[key]
+        live[key] = value
         self.dirty.add(key)
         self.fresh.add(key)
         self.deleted.discard(key)
@@ -205,6 +208,29 @@ class PartitionStore:
         self.dirty.clear()
         self.deleted.clear()
         return out
+
+    def shrink(self, limit: int) -> int:
+        """Keep at most ``limit`` states decoded, dropping the least recently changed clean ones.
+
+        A dropped state is read again from the backend on its next touch: the local
+        store already has its bytes (call this only once the changes are persisted),
+        the memory store gets them now. Returns how many were dropped.
+        """
+        live = self.live
+        excess = len(live) - limit
+        if excess <= 0:
+            return 0
+        dropped = 0
+        for key in list(live)[:excess + len(self.dirty)]:
+            if dropped >= excess:
+                break
+            if key in self.dirty:
+                continue
+            state = live.pop(key)
+            if not self.keep_encoded:
+                self.backend.put(key.encode(), state.to_bytes())
+            dropped += 1
+        return dropped
 
     def persist(self, changes: dict[bytes, bytes | None], changelog_end: int | None) -> None:
         """Changes the changelog acknowledged, into a local store that keeps its copy.

@@ -321,11 +321,11 @@ class Worker:
                 committer = ExactlyOnce(consumer, self._producer,
                                         f"{self.settings.app_id}-{self.settings.input_topic}",
                                         self.settings.app_id, self.changelog_topic, self.stores,
-                                        interval)
+                                        interval, self.settings.state_cache_customers)
             else:
                 producer = self._producer()
                 committer = AtLeastOnce(consumer, producer, self.changelog_topic, self.stores,
-                                        interval)
+                                        interval, self.settings.state_cache_customers)
             isolation = "read_committed" if self.exactly_once else "read_uncommitted"
 
             async def restore(stores: dict[int, PartitionStore]) -> Any:
