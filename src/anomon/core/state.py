@@ -14,7 +14,8 @@ True
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 import orjson
@@ -141,10 +142,21 @@ class CustomerState:
         version = data.get("version")
         if version != STATE_VERSION:
             raise StateVersionError(f"customer state version {version!r}, expected {STATE_VERSION}")
-        known = _FIELD_NAMES
-        kwargs = {k: v for k, v in data.items() if k in known}
-        kwargs["episodes"] = {k: Episode(**v) for k, v in data.get("episodes", {}).items()}
-        return cls(**kwargs)
+        # positional arguments in field order: a third of the cost of 45 keywords
+        values = []
+        get = data.get
+        for name, default, factory in _FIELDS:
+            value = get(name, _MISSING)
+            if value is _MISSING:
+                if default is MISSING and factory is None:
+                    raise StateVersionError(f"customer state without {name}")
+                value = factory() if factory is not None else default
+            values.append(value)
+        state = cls(*values)
+        episodes = get("episodes")
+        if episodes:
+            state.episodes = {k: Episode(**v) for k, v in episodes.items()}
+        return state
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> CustomerState:
@@ -158,4 +170,8 @@ class CustomerState:
         return cls.from_dict(data)
 
 
-_FIELD_NAMES = frozenset(f.name for f in fields(CustomerState))
+_MISSING: Any = object()
+_FIELDS: list[tuple[str, Any, Callable[[], Any] | None]] = [
+    (f.name, f.default, None if f.default_factory is MISSING else f.default_factory)
+    for f in fields(CustomerState)
+]
