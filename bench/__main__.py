@@ -144,6 +144,18 @@ def render(r: dict[str, Any]) -> str:
               "| --- | --- | --- | --- |"]
     lines += [f"| {x['customers']:,} | {x['state_bytes_per_customer']} | "
               f"{x['rss_bytes_per_customer']} | {x['peak_rss_mib']} |" for x in r["memory"]]
+    if r.get("replay_vs_base"):
+        b = r["replay_vs_base"]
+        lines += ["", "## `anomon replay` against a base revision (`python -m bench.replay_speed`)",
+                  "", f"The same synthetic file ({b['customers']:,} customers, {b['days']} days), "
+                  f"{b['rounds']} interleaved rounds; replay's own events/s (imports excluded). "
+                  f"Load average at the end: {b['load_average']}.", "",
+                  "| revision | events/s per round | median |", "| --- | --- | --- |",
+                  f"| base `{b['base']}` | {', '.join(f'{x:,.0f}' for x in b['base_per_s'])} | "
+                  f"{b['base_median']:,} |",
+                  f"| this version | {', '.join(f'{x:,.0f}' for x in b['head_per_s'])} | "
+                  f"{b['head_median']:,} |", "",
+                  f"This version / base: **{b['ratio']}**."]
     if r.get("hot_path"):
         lines += render_hot_path(r["hot_path"])
     if r.get("end_to_end"):

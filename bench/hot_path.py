@@ -157,9 +157,14 @@ def workers_rate(broker: Any, records: dict[int, list[tuple[bytes, bytes]]], cou
         asyncio.run(_send(broker.bootstrap, names.input, records))
         produced_s = time.monotonic() - started
         deadline = started + 900
-        while (handled := sum(w.stats()["in"] for w in procs)) < n:
+        handled = 0
+        while handled < n:
             assert time.monotonic() < deadline, f"only {handled} of {n} handled"
             time.sleep(0.05)
+            try:
+                handled = sum(w.stats()["in"] for w in procs)
+            except OSError:  # a busy worker may answer /stats late: ask again
+                continue
         seconds = time.monotonic() - started
         cpu = sum(cpu_seconds(w.pid) for w in procs) - cpu0
         waited = (sum(schedstat(w.pid)[1] for w in procs) - waits0) / 1e9

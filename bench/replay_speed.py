@@ -1,0 +1,93 @@
+"""``anomon replay`` at a base revision against the work tree, on the same file, interleaved.
+
+Generates the default synthetic history once, checks ``--base`` out in a
+temporary worktree and replays the file ``--rounds`` times with each, base and
+work tree alternating so that both see the same machine. The figure is replay's
+own events/s (imports excluded); medians and their ratio are printed and, with
+``--write``, added to ``bench/results.json`` (``replay_vs_base``) and
+``bench/RESULTS.md``::
+
+    python -m bench.replay_speed --base 460ef70 --rounds 3 --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "bench"
+
+
+def _replay(src: Path, cwd: Path, events: Path, out: Path) -> float:
+    """Replay's own events/s (from its ``--summary``)."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    summary = out.with_suffix(".summary.json")
+    subprocess.run([sys.executable, "-m", "anomon", "replay", str(events), "--out", str(out),
+                    "--summary", str(summary)], check=True, env=env, cwd=cwd,
+                   stdout=subprocess.DEVNULL)
+    return float(json.loads(summary.read_text())["events_per_s"])
+
+
+def measure(base_rev: str, rounds: int, customers: int, days: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="anomon-replay-speed-") as tmp:
+        work = Path(tmp)
+        events, truth = work / "events.jsonl.gz", work / "truth.jsonl"
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        subprocess.run([sys.executable, "-m", "anomon", "generate", "--events", str(events),
+                        "--truth", str(truth), "--customers", str(customers),
+                        "--days", str(days)], check=True, env=env, cwd=ROOT,
+                       stdout=subprocess.DEVNULL)
+        base = work / "base"
+        subprocess.run(["git", "worktree", "add", "--detach", str(base), base_rev],
+                       check=True, cwd=ROOT, capture_output=True)
+        rates: dict[str, list[float]] = {"base": [], "head": []}
+        try:
+            for i in range(rounds):
+                rates["base"].append(_replay(base / "src", base, events, work / f"b{i}.jsonl"))
+                rates["head"].append(_replay(ROOT / "src", ROOT, events, work / f"h{i}.jsonl"))
+                print(f"round {i + 1}: base {rates['base'][-1]:,.0f}/s, "
+                      f"head {rates['head'][-1]:,.0f}/s", file=sys.stderr)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT,
+                           capture_output=True)
+    base_median, head_median = (statistics.median(rates[k]) for k in ("base", "head"))
+    return {"base": base_rev, "customers": customers, "days": days, "rounds": rounds,
+            "base_per_s": rates["base"], "head_per_s": rates["head"],
+            "base_median": round(base_median), "head_median": round(head_median),
+            "ratio": round(head_median / base_median, 2),
+            "load_average": round(os.getloadavg()[0], 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.replay_speed", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", required=True, help="git revision to compare against")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--customers", type=int, default=3000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--write", action="store_true",
+                        help="add to bench/results.json and re-render bench/RESULTS.md")
+    args = parser.parse_args(argv)
+    result = measure(args.base, args.rounds, args.customers, args.days)
+    print(json.dumps(result, indent=2))
+    if args.write:
+        from bench.__main__ import render
+
+        path = HERE / "results.json"
+        results = json.loads(path.read_text())
+        results["replay_vs_base"] = result
+        path.write_text(json.dumps(results, indent=2) + "\n")
+        (HERE / "RESULTS.md").write_text(render(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
