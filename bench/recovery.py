@@ -31,11 +31,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaProducer
 
 from anomon.core.engine import Engine
 from anomon.core.events import Interaction, Payment, Purchase
+from anomon.core.state import CustomerState
 from anomon.core.timeutil import DAY, to_rfc3339
 from anomon.kafka.topics import changelog_topic, ensure_topics
 from anomon.settings import Settings
@@ -73,7 +73,7 @@ async def fill_changelog(bootstrap: str, topic: str, customers: int) -> float:
             partition = i % PARTITIONS
             base.update(customer_id=cid, partition=partition,
                         seen_ids=[f"{cid}-{k}" for k in range(6)])
-            value = orjson.dumps(base)
+            value = CustomerState.from_dict(base).to_bytes()  # the form workers write
             total += len(value)
             pending.append(await producer.send(topic, value=value, key=cid.encode(),
                                                partition=partition))

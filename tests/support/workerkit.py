@@ -30,6 +30,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
+from anomon.core.state import CustomerState
 from anomon.kafka.offsets import log_offsets
 
 ALERT_FIELDS = {"alert_id", "fingerprint", "customer_id", "kind", "status", "severity", "score",
@@ -459,8 +460,8 @@ def alerts_of(records: list[ConsumerRecord]) -> list[dict[str, Any]]:
 
 def states_of(latest: dict[bytes, bytes | None]) -> dict[str, dict[str, Any]]:
     """Customer states by customer id from a changelog read with :func:`read_latest`."""
-    return {key.decode(): orjson.loads(value) for key, value in latest.items()
-            if value is not None}
+    return {key.decode(): CustomerState.from_bytes(value).to_dict()
+            for key, value in latest.items() if value is not None}
 
 
 # -- event histories --------------------------------------------------------------------------

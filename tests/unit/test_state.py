@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from anomon.core.engine import Engine
@@ -28,11 +29,31 @@ def test_round_trip_after_history() -> None:
 
 
 def test_unknown_version_and_garbage_are_reported() -> None:
-    raw = CustomerState.new("c1", now=0.0).to_bytes().replace(b'"version":1', b'"version":99')
+    values = orjson.loads(CustomerState.new("c1", now=0.0).to_bytes())
+    values[1] = 99  # the version, second in field order
     with pytest.raises(StateVersionError, match="99"):
-        CustomerState.from_bytes(raw)
+        CustomerState.from_bytes(orjson.dumps(values))
+    with pytest.raises(StateVersionError, match="newer"):
+        CustomerState.from_bytes(orjson.dumps([*values[:1], 1, *values[2:], 0, 0]))
+    old_form = orjson.dumps(CustomerState.new("c1", now=0.0)).replace(b'"version":1',
+                                                                      b'"version":99')
+    with pytest.raises(StateVersionError, match="99"):
+        CustomerState.from_bytes(old_form)
     with pytest.raises(StateVersionError):
         CustomerState.from_bytes(b"\x00garbage")
+
+
+def test_compact_form_is_smaller_and_reads_the_earlier_object_form() -> None:
+    engine, state = Engine(), None
+    for n in range(12):
+        state = engine.process(state, event(n, "purchase", n * 5.0, amount=20.0)).state
+    assert state is not None
+    state.episode("drop_off").open = True
+    compact, earlier = state.to_bytes(), orjson.dumps(state)
+    assert len(compact) < 0.65 * len(earlier)
+    assert CustomerState.from_bytes(compact) == state == CustomerState.from_bytes(earlier)
+    shorter = orjson.loads(compact)[:-1]  # written before the last field existed
+    assert CustomerState.from_bytes(orjson.dumps(shorter)).snapshot_ts == 0.0
 
 
 def test_state_is_bounded_whatever_the_customer_does() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -128,13 +129,22 @@ class CustomerState:
         return asdict(self)
 
     def to_bytes(self) -> bytes:
-        """Compact JSON bytes (the changelog value).
+        """Compact JSON bytes (the changelog value): a JSON array of the field values.
 
-        Copied to an exact-size object: orjson's own result keeps its whole
-        output buffer allocated (about 8 KiB), which a table of a million states
-        would pay a million times.
+        The values go in field order (episodes as ``[number, open, opened_ts,
+        closed_ts, tag]``), without the field names, which took 40% of an object's
+        bytes: a million states restored cost that much less memory and reading.
+        A field added later goes at the end, so older, shorter arrays still load.
+        :meth:`from_bytes` also reads the earlier JSON-object form. Copied to an
+        exact-size object: orjson's own result keeps its whole output buffer
+        allocated (about 8 KiB), which a table of a million states would pay a
+        million times.
         """
-        return bytes(memoryview(orjson.dumps(self)))
+        values = list(_VALUES(self))
+        if self.episodes:
+            values[_EPISODES_AT] = {k: [e.number, e.open, e.opened_ts, e.closed_ts, e.tag]
+                                    for k, e in self.episodes.items()}
+        return bytes(memoryview(orjson.dumps(values)))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CustomerState:
@@ -160,16 +170,34 @@ class CustomerState:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> CustomerState:
-        """Inverse of :meth:`to_bytes`."""
+        """Inverse of :meth:`to_bytes` (and reads the JSON-object form of earlier releases)."""
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as err:
             raise StateVersionError(f"customer state is not valid JSON: {err}") from None
+        if isinstance(data, list):
+            return cls._from_values(data)
         if not isinstance(data, dict):
-            raise StateVersionError("customer state is not a JSON object")
+            raise StateVersionError("customer state is neither a JSON array nor an object")
         return cls.from_dict(data)
 
+    @classmethod
+    def _from_values(cls, values: list[Any]) -> CustomerState:
+        if len(values) < 2 or values[1] != STATE_VERSION:
+            version = values[1] if len(values) > 1 else None
+            raise StateVersionError(f"customer state version {version!r}, expected {STATE_VERSION}")
+        if len(values) > len(_FIELDS):
+            raise StateVersionError(f"customer state of {len(values)} fields, expected at most "
+                                    f"{len(_FIELDS)} (written by a newer release)")
+        for _, default, factory in _FIELDS[len(values):]:  # fields added since it was written
+            values.append(factory() if factory is not None else default)
+        episodes = values[_EPISODES_AT]
+        values[_EPISODES_AT] = {k: Episode(*v) for k, v in episodes.items()} if episodes else {}
+        return cls(*values)
 
+
+_VALUES = attrgetter(*(f.name for f in fields(CustomerState)))
+_EPISODES_AT = [f.name for f in fields(CustomerState)].index("episodes")
 _MISSING: Any = object()
 _FIELDS: list[tuple[str, Any, Callable[[], Any] | None]] = [
     (f.name, f.default, None if f.default_factory is MISSING else f.default_factory)
