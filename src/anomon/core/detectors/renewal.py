@@ -128,7 +128,8 @@ def renewal(n: int, mu: float, var: float, prior: tuple[float, float]) -> Renewa
     n_eff = min(n, EFFECTIVE_GAPS)
     w = SHAPE_PRIOR_GAPS
     shrunk = (n_eff * var + w * POISSON_LOG_VAR) / (n_eff + w)
-    centre = shape_of_log_var((n_eff * var + POISSON_LOG_VAR) / (n_eff + 1.0))
+    own = (n_eff * var + POISSON_LOG_VAR) / (n_eff + 1.0)  # mostly the customer's own
+    centre = shape_of_log_var(own)
     # widened for its uncertainty, and because merged baskets cut the short gaps that
     # reveal burstiness: the tail is judged as if the rhythm were less regular
     tail = min(centre, shape_of_log_var(shrunk * (1.0 + TAIL_WIDENING / math.sqrt(n_eff + w))))
@@ -136,7 +137,10 @@ def renewal(n: int, mu: float, var: float, prior: tuple[float, float]) -> Renewa
     if n_eff == 0:
         return Renewal(tail, a0, b0)
     mean_gap = math.exp(mu - float(digamma(centre)) + math.log(centre))
-    return Renewal(tail, a0 + centre * n_eff, b0 + centre * n_eff * mean_gap)
+    # the rate is known as well as the mean log gap: its variance is var / n (a gamma
+    # posterior's log has variance about 1 / alpha); a bursty rhythm tells less per gap
+    info = n_eff / own
+    return Renewal(tail, a0 + info, b0 + info * mean_gap)
 
 
 def in_gap_evidence(shape: float, rate: float, ratio: float, days: float) -> float:
