@@ -195,7 +195,8 @@ class DropOffDetector:
             return NEVER
         cfg = ctx.config.drop_off
         budgets = self.budgets(state, cfg)
-        due = gate = NEVER
+        due = NEVER
+        purchase_model = None
         for i, channel in enumerate(CHANNELS):
             last = self._last(state, channel)
             if last is None or f"{channel}_silence" not in budgets:
@@ -203,8 +204,10 @@ class DropOffDetector:
             model = self.model(state, channel, ctx)
             wait = model.silence_threshold_days(budgets[f"{channel}_silence"])
             if channel == "purchase":
-                gate = state.last_purchase_ts + self._gate_days(model, cfg) * DAY
-            else:
+                purchase_model = model
+            else:  # the gate is computed only for customers whose activity is tested
+                gate = NEVER if purchase_model is None else (
+                    state.last_purchase_ts + self._gate_days(purchase_model, cfg) * DAY)
                 wait = max(wait, (gate - last) / DAY)
             ref = state.decline[2 * i + 1]
             if ref > 0.0 and f"{channel}_decline" in budgets:

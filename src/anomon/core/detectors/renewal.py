@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from scipy.special import betainc, betaincinv, digamma
 
@@ -115,8 +116,14 @@ class Renewal:
         p = budget * self.expected_gap
         if p >= 1.0:
             return 0.0
-        z = float(betaincinv(self.alpha + 1.0, self.shape, p))
+        z = _beta_quantile(self.alpha + 1.0, self.shape, p)
         return self.beta * (1.0 / max(z, 1e-300) - 1.0) / self.shape if z > 0.0 else math.inf
+
+
+@lru_cache(maxsize=8192)
+def _beta_quantile(a: float, b: float, p: float) -> float:
+    """``I^-1(p; a, b)``, cached: between two of a customer's gaps every sweep asks again."""
+    return float(betaincinv(a, b, p))
 
 
 def renewal(n: int, mu: float, var: float, prior: tuple[float, float]) -> Renewal:
