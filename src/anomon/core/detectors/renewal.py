@@ -25,7 +25,10 @@ customer-day* rather than a p-value per gap:
 The shape is used only as far as the data establish it: the log-gap variance
 is shrunk toward the Poisson value and widened for its uncertainty, so a
 bursty or new customer gets a heavy tail and only a well-established regular
-rhythm a light one.
+rhythm a light one. The rate is known only as well as the mean log gap it is
+estimated from: ``n / var`` pseudo-events (a gamma posterior's log has
+variance about ``1 / alpha``), so a bursty rhythm, whose gaps scatter widely,
+tells less per gap than a regular one.
 
 >>> r = renewal(n=12, mu=math.log(10.0), var=0.35, prior=(1.5, 30.0))
 >>> round(r.expected_gap, 1), 1.0 < r.shape < 4.0
