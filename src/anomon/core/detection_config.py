@@ -36,8 +36,9 @@ class DropOffConfig(_Section):
     purchase_decline_share: float = Field(0.25, ge=0.0, le=1.0)
     activity_decline_share: float = Field(0.0, ge=0.0, le=1.0)
     activity_gate_gaps: float = Field(
-        3.0, ge=0.0, description="Activity silence speaks only once purchases are also this "
-        "many expected gaps overdue: whole breaks (holidays) are common and not renewal gaps.")
+        3.0, ge=0.0, description="Activity silence speaks only once the purchase silence is "
+        "as unlikely for the customer as this many expected gaps for a Poisson buyer "
+        "(probability e^-gaps): whole breaks (holidays) are common and not renewal gaps.")
     decline_ratio: float = Field(
         0.25, gt=0.0, lt=1.0, description="The decline the CUSUM looks for: this x the old rate.")
     resolve_fraction: float = Field(

@@ -195,7 +195,8 @@ class DropOffDetector:
             return NEVER
         cfg = ctx.config.drop_off
         budgets = self.budgets(state, cfg)
-        due = gate = NEVER
+        due = NEVER
+        purchase_model = None
         for i, channel in enumerate(CHANNELS):
             last = self._last(state, channel)
             if last is None or f"{channel}_silence" not in budgets:
@@ -203,8 +204,10 @@ class DropOffDetector:
             model = self.model(state, channel, ctx)
             wait = model.silence_threshold_days(budgets[f"{channel}_silence"])
             if channel == "purchase":
-                gate = state.last_purchase_ts + cfg.activity_gate_gaps * model.expected_gap * DAY
-            else:
+                purchase_model = model
+            else:  # the gate is computed only for customers whose activity is tested
+                gate = NEVER if purchase_model is None else (
+                    state.last_purchase_ts + self._gate_days(purchase_model, cfg) * DAY)
                 wait = max(wait, (gate - last) / DAY)
             ref = state.decline[2 * i + 1]
             if ref > 0.0 and f"{channel}_decline" in budgets:
@@ -217,6 +220,17 @@ class DropOffDetector:
     # -- the tests ------------------------------------------------------------------------
 
     @staticmethod
+    def _gate_days(model: Renewal, cfg: DropOffConfig) -> float:
+        """The purchase silence after which activity silence may speak.
+
+        As unlikely for this customer as ``activity_gate_gaps`` expected gaps are
+        for a Poisson buyer (``e^-3``, about 5%): a bursty buyer's long gaps are
+        common and open it later, a regular buyer's rare and open it sooner.
+        """
+        p = math.exp(-cfg.activity_gate_gaps)
+        return model.silence_threshold_days(p / model.expected_gap)
+
+    @staticmethod
     def _last(state: CustomerState, channel: str) -> float | None:
         return state.last_purchase_ts if channel == "purchase" else state.last_visit_ts
 
@@ -226,22 +240,22 @@ class DropOffDetector:
         cfg = ctx.config.drop_off
         budgets = self.budgets(state, cfg)
         out = []
-        purchase_silence = gate = 0.0
+        gate_open = False
         for i, channel in enumerate(CHANNELS):
             last = self._last(state, channel)
             if last is None or f"{channel}_silence" not in budgets:
                 continue
             silence = max(0.0, (now - last) / DAY)
             eligible = silence >= cfg.min_silence_days
-            if channel == "activity":
-                eligible = eligible and purchase_silence >= gate
             model = self.model(state, channel, ctx)
-            out.append(_Test(channel, "silence", model.silence_surprise(silence),
+            if channel == "activity":
+                eligible = eligible and gate_open
+            surprise = model.silence_surprise(silence)
+            out.append(_Test(channel, "silence", surprise,
                              model.silence_threshold(budgets[f"{channel}_silence"]),
                              silence, model, eligible=eligible))
-            if channel == "purchase":
-                purchase_silence = silence
-                gate = cfg.activity_gate_gaps * model.expected_gap
+            if channel == "purchase":  # as unlikely as the gate (see _gate_days)
+                gate_open = surprise >= cfg.activity_gate_gaps / LN10
             ref = state.decline[2 * i + 1]
             if ref > 0.0 and f"{channel}_decline" in budgets:
                 value = state.decline[2 * i] + in_gap_evidence(

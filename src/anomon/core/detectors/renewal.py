@@ -25,7 +25,10 @@ customer-day* rather than a p-value per gap:
 The shape is used only as far as the data establish it: the log-gap variance
 is shrunk toward the Poisson value and widened for its uncertainty, so a
 bursty or new customer gets a heavy tail and only a well-established regular
-rhythm a light one.
+rhythm a light one. The rate is known only as well as the mean log gap it is
+estimated from: ``n / var`` pseudo-events (a gamma posterior's log has
+variance about ``1 / alpha``), so a bursty rhythm, whose gaps scatter widely,
+tells less per gap than a regular one.
 
 >>> r = renewal(n=12, mu=math.log(10.0), var=0.35, prior=(1.5, 30.0))
 >>> round(r.expected_gap, 1), 1.0 < r.shape < 4.0
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from scipy.special import betainc, betaincinv, digamma
 
@@ -115,8 +119,14 @@ class Renewal:
         p = budget * self.expected_gap
         if p >= 1.0:
             return 0.0
-        z = float(betaincinv(self.alpha + 1.0, self.shape, p))
+        z = _beta_quantile(self.alpha + 1.0, self.shape, p)
         return self.beta * (1.0 / max(z, 1e-300) - 1.0) / self.shape if z > 0.0 else math.inf
+
+
+@lru_cache(maxsize=8192)
+def _beta_quantile(a: float, b: float, p: float) -> float:
+    """``I^-1(p; a, b)``, cached: between two of a customer's gaps every sweep asks again."""
+    return float(betaincinv(a, b, p))
 
 
 def renewal(n: int, mu: float, var: float, prior: tuple[float, float]) -> Renewal:
@@ -128,7 +138,8 @@ def renewal(n: int, mu: float, var: float, prior: tuple[float, float]) -> Renewa
     n_eff = min(n, EFFECTIVE_GAPS)
     w = SHAPE_PRIOR_GAPS
     shrunk = (n_eff * var + w * POISSON_LOG_VAR) / (n_eff + w)
-    centre = shape_of_log_var((n_eff * var + POISSON_LOG_VAR) / (n_eff + 1.0))
+    own = (n_eff * var + POISSON_LOG_VAR) / (n_eff + 1.0)  # mostly the customer's own
+    centre = shape_of_log_var(own)
     # widened for its uncertainty, and because merged baskets cut the short gaps that
     # reveal burstiness: the tail is judged as if the rhythm were less regular
     tail = min(centre, shape_of_log_var(shrunk * (1.0 + TAIL_WIDENING / math.sqrt(n_eff + w))))
@@ -136,7 +147,10 @@ def renewal(n: int, mu: float, var: float, prior: tuple[float, float]) -> Renewa
     if n_eff == 0:
         return Renewal(tail, a0, b0)
     mean_gap = math.exp(mu - float(digamma(centre)) + math.log(centre))
-    return Renewal(tail, a0 + centre * n_eff, b0 + centre * n_eff * mean_gap)
+    # the rate is known as well as the mean log gap: its variance is var / n (a gamma
+    # posterior's log has variance about 1 / alpha); a bursty rhythm tells less per gap
+    info = n_eff / own
+    return Renewal(tail, a0 + info, b0 + info * mean_gap)
 
 
 def in_gap_evidence(shape: float, rate: float, ratio: float, days: float) -> float:
