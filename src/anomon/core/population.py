@@ -40,6 +40,8 @@ class PopulationBaseline:
         # per channel ("purchase", "activity"): customers' log mean gap, for the rate prior
         self.rhythm_stats: dict[str, list[float]] = {
             "purchase": [0.0, math.log(30.0), 1.0], "activity": [0.0, math.log(10.0), 1.0]}
+        #: channel -> (the statistics a prior was fitted to, the prior): refitted when they change
+        self._priors: dict[str, tuple[list[float], tuple[float, float]]] = {}
 
     def observe_rhythm(self, channel: str, log_mean_gap: float) -> None:
         """A customer's own log mean gap on ``channel`` (at one of their gaps)."""
@@ -62,12 +64,18 @@ class PopulationBaseline:
         >>> 0.5 <= a0 <= 1.0 and b0 > 0
         True
         """
-        _, mu, var = self.rhythm_stats[channel]
+        stats_now = self.rhythm_stats[channel]
+        cached = self._priors.get(channel)
+        if cached is not None and cached[0] is stats_now:  # not observed since: the same prior
+            return cached[1]
+        _, mu, var = stats_now
         var = max(var, 0.05)
         mu += math.sqrt(var)
         a0 = min(1.0, max(0.5, (1.0 + math.sqrt(1.0 + 2.0 * var)) / (2.0 * var)))
         # E[log rate] = digamma(a0) - log(b0) = -mu; digamma(a) ~ log(a) - 1/(2a) - 1/(12a^2)
-        return a0, a0 * math.exp(mu - 1.0 / (2.0 * a0) - 1.0 / (12.0 * a0 * a0))
+        prior = (a0, a0 * math.exp(mu - 1.0 / (2.0 * a0) - 1.0 / (12.0 * a0 * a0)))
+        self._priors[channel] = (stats_now, prior)
+        return prior
 
     def observe_gap(self, log_gap: float) -> None:
         """A new inter-purchase gap (log days) somewhere in the population."""

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from anomon.core.alerts import Reason
 from anomon.core.detection_config import DropOffConfig
@@ -74,6 +74,7 @@ CHANNELS: tuple[str, str] = ("purchase", "activity")
 TESTS: tuple[str, ...] = ("purchase_silence", "activity_silence", "purchase_decline",
                           "activity_decline")
 INFORMATIVE_ACTIVITY = 1.5
+LOG_INFORMATIVE = math.log(INFORMATIVE_ACTIVITY)
 _WORDS = {"purchase": "purchase", "activity": "purchase, visit or contact"}
 
 
@@ -93,6 +94,16 @@ class _Test:
     @property
     def firing(self) -> bool:
         return self.eligible and self.score >= self.threshold
+
+
+def _budgets_of(cfg: DropOffConfig, informative: bool) -> dict[str, float]:
+    """Each test's budget per customer-day; without informative activity its shares go to
+    the purchase tests."""
+    out = {t: cfg.budget(t) for t in TESTS}
+    if not informative:
+        out["purchase_silence"] += out.pop("activity_silence")
+        out["purchase_decline"] += out.pop("activity_decline")
+    return {t: b for t, b in out.items() if b > 0.0}
 
 
 class DropOffDetector:
@@ -129,28 +140,41 @@ class DropOffDetector:
             if seen[2 * i] == 0.0:  # a new excursion starts from today's (cautious) rate
                 seen[2 * i + 1] = model.rate_quantile()
 
-    @staticmethod
-    def budgets(state: CustomerState, cfg: DropOffConfig) -> dict[str, float]:
+    def __init__(self) -> None:
+        #: the budgets of the last config seen: (config, informative, uninformative)
+        self._budgets: tuple[DropOffConfig, dict[str, float], dict[str, float]] | None = None
+        #: channel -> (inputs, model) of the last model built: an event's learning and its
+        #: scheduling ask for the same one
+        self._models: dict[str, tuple[tuple[Any, ...], Renewal]] = {}
+
+    def budgets(self, state: CustomerState, cfg: DropOffConfig) -> dict[str, float]:
         """Budget per customer-day of each test; they add up to ``budget_per_1000_days``.
 
         Activity that is not at least ``INFORMATIVE_ACTIVITY`` x as frequent as
         purchases (visits glued to orders, or none) tells nothing the orders do
-        not: its shares go to the purchase tests instead of being wasted.
+        not: its shares go to the purchase tests instead of being wasted. The
+        dict returned is shared: read it, do not change it.
         """
-        out = {t: cfg.budget(t) for t in TESTS}
+        if self._budgets is None or self._budgets[0] is not cfg:
+            self._budgets = (cfg, _budgets_of(cfg, informative=True),
+                             _budgets_of(cfg, informative=False))
         informative = (state.visit_n >= 2 and state.gap_n >= 1
-                       and state.gap_mu - state.visit_mu >= math.log(INFORMATIVE_ACTIVITY))
-        if not informative:
-            out["purchase_silence"] += out.pop("activity_silence")
-            out["purchase_decline"] += out.pop("activity_decline")
-        return {t: b for t, b in out.items() if b > 0.0}
+                       and state.gap_mu - state.visit_mu >= LOG_INFORMATIVE)
+        return self._budgets[1] if informative else self._budgets[2]
 
     def model(self, state: CustomerState, channel: str, ctx: DetectionContext) -> Renewal:
         """The renewal model of one channel."""
         prior = ctx.population.rate_prior(channel)
         if channel == "purchase":
-            return renewal(state.gap_n, state.gap_mu, state.gap_var, prior)
-        return renewal(state.visit_n, state.visit_mu, state.visit_var, prior)
+            key = (state.gap_n, state.gap_mu, state.gap_var, prior)
+        else:
+            key = (state.visit_n, state.visit_mu, state.visit_var, prior)
+        last = self._models.get(channel)
+        if last is not None and last[0] == key:
+            return last[1]
+        model = renewal(*key)
+        self._models[channel] = (key, model)
+        return model
 
     # -- hooks ----------------------------------------------------------------------------
 
