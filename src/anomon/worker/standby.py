@@ -62,7 +62,8 @@ class StandbyReplicas:
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-            isolation_level=self.isolation_level, fetch_max_wait_ms=500,
+            auto_offset_reset="earliest", isolation_level=self.isolation_level,
+            fetch_max_wait_ms=500,
             max_partition_fetch_bytes=2 * 1024 * 1024, client_id="anomon-standby",
             **self.client)
         await self._consumer.start()
@@ -113,7 +114,7 @@ class StandbyReplicas:
             offset = self.stores[tp.partition].backend.offset()
             if offset is None:
                 self.stores[tp.partition].backend.clear()
-                consumer.seek(tp, 0)  # before the first offset: the earliest is read
+                consumer.seek(tp, 0)  # below the log start: reset to the earliest
             else:
                 consumer.seek(tp, offset)
         self._changed.set()
