@@ -149,19 +149,13 @@ class CustomerState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CustomerState:
         """Inverse of :meth:`to_dict`; raises :class:`StateVersionError` on another version."""
-        version = data.get("version")
-        if version != STATE_VERSION:
-            raise StateVersionError(f"customer state version {version!r}, expected {STATE_VERSION}")
+        _check_version(data.get("version"))
         # positional arguments in field order: a third of the cost of 45 keywords
         values = []
         get = data.get
         for name, default, factory in _FIELDS:
             value = get(name, _MISSING)
-            if value is _MISSING:
-                if default is MISSING and factory is None:
-                    raise StateVersionError(f"customer state without {name}")
-                value = factory() if factory is not None else default
-            values.append(value)
+            values.append(_default(name, default, factory) if value is _MISSING else value)
         state = cls(*values)
         episodes = get("episodes")
         if episodes:
@@ -183,23 +177,35 @@ class CustomerState:
 
     @classmethod
     def _from_values(cls, values: list[Any]) -> CustomerState:
-        if len(values) < 2 or values[1] != STATE_VERSION:
-            version = values[1] if len(values) > 1 else None
-            raise StateVersionError(f"customer state version {version!r}, expected {STATE_VERSION}")
+        _check_version(values[1] if len(values) > 1 else None)
         if len(values) > len(_FIELDS):
             raise StateVersionError(f"customer state of {len(values)} fields, expected at most "
                                     f"{len(_FIELDS)} (written by a newer release)")
-        for _, default, factory in _FIELDS[len(values):]:  # fields added since it was written
-            values.append(factory() if factory is not None else default)
+        for name, default, factory in _FIELDS[len(values):]:  # fields added since it was written
+            values.append(_default(name, default, factory))
         episodes = values[_EPISODES_AT]
         values[_EPISODES_AT] = {k: Episode(*v) for k, v in episodes.items()} if episodes else {}
         return cls(*values)
 
 
-_VALUES = attrgetter(*(f.name for f in fields(CustomerState)))
-_EPISODES_AT = [f.name for f in fields(CustomerState)].index("episodes")
 _MISSING: Any = object()
 _FIELDS: list[tuple[str, Any, Callable[[], Any] | None]] = [
     (f.name, f.default, None if f.default_factory is MISSING else f.default_factory)
     for f in fields(CustomerState)
 ]
+_VALUES = attrgetter(*(name for name, _, _ in _FIELDS))
+_EPISODES_AT = [name for name, _, _ in _FIELDS].index("episodes")
+
+
+def _check_version(version: Any) -> None:
+    if version != STATE_VERSION:
+        raise StateVersionError(f"customer state version {version!r}, expected {STATE_VERSION}")
+
+
+def _default(name: str, default: Any, factory: Callable[[], Any] | None) -> Any:
+    """The value of a field a stored state lacks (a required one: the state is unreadable)."""
+    if factory is not None:
+        return factory()
+    if default is MISSING:
+        raise StateVersionError(f"customer state without {name}")
+    return default
