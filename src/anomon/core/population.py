@@ -110,8 +110,8 @@ class PopulationBaseline:
         return float(self._mid.get() or math.inf), float(self._high.get() or math.inf)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to restore the baseline (picklable)."""
-        return dict(self.__dict__)
+        """Everything needed to restore the baseline (picklable; the prior cache left out)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_priors"}
 
     def load_state_dict(self, data: dict[str, Any]) -> None:
         """Restore from :meth:`state_dict` (a field newer than the checkpoint keeps its default)."""
