@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.revisions import ROOT, checked_out, synthetic_file
 
 
 def _replay(src: Path, cwd: Path, events: Path, out: Path) -> None:
@@ -41,20 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="anomon-identical-") as tmp:
         work = Path(tmp)
-        events, truth = work / "events.jsonl.gz", work / "truth.jsonl"
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-        subprocess.run([sys.executable, "-m", "anomon", "generate", "--events", str(events),
-                        "--truth", str(truth), "--customers", str(args.customers),
-                        "--days", str(args.days)], check=True, env=env, cwd=ROOT,
-                       stdout=subprocess.DEVNULL)
-        base = work / "base"
-        subprocess.run(["git", "worktree", "add", "--detach", str(base), args.base],
-                       check=True, cwd=ROOT, capture_output=True)
-        try:
+        events = synthetic_file(work, args.customers, args.days)
+        with checked_out(args.base, work / "base") as base:
             _replay(base / "src", base, events, work / "base.jsonl")
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT,
-                           capture_output=True)
         _replay(ROOT / "src", ROOT, events, work / "head.jsonl")
         a, b = work / "base.jsonl", work / "head.jsonl"
         lines = sum(1 for _ in a.open("rb"))

@@ -22,7 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.revisions import ROOT, checked_out, synthetic_file
+
 HERE = ROOT / "bench"
 
 
@@ -39,25 +40,14 @@ def _replay(src: Path, cwd: Path, events: Path, out: Path) -> float:
 def measure(base_rev: str, rounds: int, customers: int, days: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="anomon-replay-speed-") as tmp:
         work = Path(tmp)
-        events, truth = work / "events.jsonl.gz", work / "truth.jsonl"
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-        subprocess.run([sys.executable, "-m", "anomon", "generate", "--events", str(events),
-                        "--truth", str(truth), "--customers", str(customers),
-                        "--days", str(days)], check=True, env=env, cwd=ROOT,
-                       stdout=subprocess.DEVNULL)
-        base = work / "base"
-        subprocess.run(["git", "worktree", "add", "--detach", str(base), base_rev],
-                       check=True, cwd=ROOT, capture_output=True)
+        events = synthetic_file(work, customers, days)
         rates: dict[str, list[float]] = {"base": [], "head": []}
-        try:
+        with checked_out(base_rev, work / "base") as base:
             for i in range(rounds):
                 rates["base"].append(_replay(base / "src", base, events, work / f"b{i}.jsonl"))
                 rates["head"].append(_replay(ROOT / "src", ROOT, events, work / f"h{i}.jsonl"))
                 print(f"round {i + 1}: base {rates['base'][-1]:,.0f}/s, "
                       f"head {rates['head'][-1]:,.0f}/s", file=sys.stderr)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT,
-                           capture_output=True)
     base_median, head_median = (statistics.median(rates[k]) for k in ("base", "head"))
     return {"base": base_rev, "customers": customers, "days": days, "rounds": rounds,
             "base_per_s": rates["base"], "head_per_s": rates["head"],
