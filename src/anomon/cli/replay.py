@@ -15,6 +15,7 @@ from typing import IO
 
 import orjson
 
+from anomon.collector import tune_collector
 from anomon.core.alerts import Alert
 from anomon.core.detection_config import DetectionConfig
 from anomon.core.engine import Engine
@@ -58,6 +59,7 @@ def run_replay(args: argparse.Namespace) -> int:
     """Run the replay described by the parsed ``anomon replay`` arguments."""
     settings = Settings()
     engine = Engine(detection_config(args.detectors), lateness_bound_s=settings.lateness_bound_s)
+    tune_collector()
     progress = _Progress(sys.stderr)
     with args.out.open("wb") as out, _open_optional(args.dlq) as dlq:
 

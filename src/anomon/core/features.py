@@ -151,15 +151,19 @@ def add_payment(state: CustomerState, status: str, days_overdue: int | None) -> 
 
 
 def _span(window: list[list[float]], now: float, days: float) -> tuple[int, int]:
-    """Index range of the items in ``(now - days, now]`` of a time-sorted window."""
-    hi = len(window) if not window or window[-1][0] <= now else bisect.bisect_right(
-        window, now, key=_ts)
-    lo = bisect.bisect_right(window, now - days * DAY, 0, hi, key=_ts)
+    """Index range of the items in ``(now - days, now]`` of a time-sorted window.
+
+    Scanned from the newest item: the items asked about are the recent ones,
+    a few of a short list, so this is cheaper than two bisections.
+    """
+    hi = len(window)
+    while hi and window[hi - 1][0] > now:
+        hi -= 1
+    cutoff = now - days * DAY
+    lo = hi
+    while lo and window[lo - 1][0] > cutoff:
+        lo -= 1
     return lo, hi
-
-
-def _ts(item: list[float]) -> float:
-    return item[0]
 
 
 def window_count(window: list[list[float]], now: float, days: float) -> int:
@@ -168,6 +172,8 @@ def window_count(window: list[list[float]], now: float, days: float) -> int:
     >>> w = [[0.0, 5.0], [86400.0, 7.0], [3 * 86400.0, 1.0]]
     >>> window_count(w, 3 * 86400.0, 2.5), window_sum(w, 3 * 86400.0, 2.5)
     (2, 8.0)
+    >>> window_totals(w, 3 * 86400.0, 2.5, 3.5)
+    (2, 3, 13.0)
     """
     lo, hi = _span(window, now, days)
     return hi - lo
@@ -176,7 +182,29 @@ def window_count(window: list[list[float]], now: float, days: float) -> int:
 def window_sum(window: list[list[float]], now: float, days: float) -> float:
     """Sum of values in ``(now - days, now]``."""
     lo, hi = _span(window, now, days)
-    return sum(item[1] for item in window[lo:hi])
+    return _total(window, lo, hi)
+
+
+def window_totals(
+    window: list[list[float]], now: float, short_days: float, days: float
+) -> tuple[int, int, float]:
+    """Count in ``(now - short_days, now]``, count and sum in ``(now - days, now]``: one scan.
+
+    ``short_days`` must not exceed ``days``.
+    """
+    lo, hi = _span(window, now, days)
+    cutoff = now - short_days * DAY
+    short = hi
+    while short > lo and window[short - 1][0] > cutoff:
+        short -= 1
+    return hi - short, hi - lo, _total(window, lo, hi)
+
+
+def _total(window: list[list[float]], lo: int, hi: int) -> float:
+    total = 0.0
+    for i in range(lo, hi):
+        total += window[i][1]
+    return total
 
 
 def mean_gap_days(state: CustomerState) -> float:

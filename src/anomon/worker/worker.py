@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -37,6 +36,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import TopicPartition
 
+from anomon.collector import tune_collector
 from anomon.core.decoding import EventDecoder
 from anomon.core.detection_config import DetectionConfig
 from anomon.core.engine import Engine
@@ -71,7 +71,6 @@ STOP_LOOP_S = 2.0
 STOP_COMMIT_S = 3.0
 STOP_CLIENT_S = 3.0
 PARENT_CHECK_S = 1.0
-GC_THRESHOLD = 20_000  # allocations between young collections (Python's default: 700)
 # A fetch is answered once it has FETCH_MIN_BYTES or after FETCH_WAIT_MS (a broker that
 # answers only at the deadline, such as Tansu, always adds the wait). Without a minimum, a
 # trickle of records makes one fetch per few records and the broker spends a core on them.
@@ -295,8 +294,7 @@ class Worker:
 
     async def run_async(self) -> int:
         """Run until stopped; returns the exit code."""
-        # fewer, cheaper collections: the states are long-lived, an event's garbage is not
-        gc.set_threshold(GC_THRESHOLD, 20, 20)
+        tune_collector(freeze=False)  # the restored states are frozen once restored
         if load_models(self.engine, self.checkpoint):
             self.sweeper.reset_labels()
         loop = asyncio.get_running_loop()

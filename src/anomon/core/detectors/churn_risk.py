@@ -41,6 +41,7 @@ from anomon.core.features import (
     tenure_days,
     window_count,
     window_sum,
+    window_totals,
 )
 from anomon.core.learners.rehearsal import Rehearsal
 from anomon.core.state import MAX_PENDING, CustomerState
@@ -85,7 +86,7 @@ def churn_features(state: CustomerState, now: float, ctx: DetectionContext) -> d
     fitting a rhythm: the common case of a snapshot costs no gamma function.
     """
     silence = silence_days(state, now)
-    bought_90 = window_sum(state.purchases, now, 90.0)
+    bought_30, bought_n90, bought_90 = window_totals(state.purchases, now, 30.0, 90.0)
     refunded_90 = window_sum(state.refunds, now, 90.0)
     detractor = state.nps is not None and state.nps <= 6 and (now - (state.nps_ts or 0)) < 90 * DAY
     visit_silence = activity_silence_days(state, now)
@@ -105,8 +106,8 @@ def churn_features(state: CustomerState, now: float, ctx: DetectionContext) -> d
         "visit_surprise": min(MAX_SURPRISE, visit_surprise),
         "visit_silence_ratio": math.log1p(min(visit_ratio, 50.0)),
         "log_silence_days": math.log1p(silence),
-        "purchases_30d": math.log1p(window_count(state.purchases, now, 30.0)),
-        "purchases_90d": math.log1p(window_count(state.purchases, now, 90.0)),
+        "purchases_30d": math.log1p(bought_30),
+        "purchases_90d": math.log1p(bought_n90),
         "log_value": math.log1p(decayed_value(state, now)),
         "log_tenure_days": math.log1p(tenure_days(state, now)),
         "log_purchases": math.log1p(state.n_purchases),
