@@ -21,11 +21,11 @@ engine and are checkpointed with :meth:`Engine.models_state`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from anomon.core.alerts import Alert, ModelRef, Segment
 from anomon.core.detection_config import DetectionConfig
-from anomon.core.detectors.base import DetectionContext, Detector, Verdict
+from anomon.core.detectors.base import NEVER, BoundedDetector, DetectionContext, Detector, Verdict
 from anomon.core.detectors.churn_risk import ChurnRiskDetector
 from anomon.core.detectors.complaint_spike import ComplaintSpikeDetector
 from anomon.core.detectors.drop_off import DropOffDetector
@@ -48,6 +48,7 @@ from anomon.core.state import MAX_SEEN_IDS, CustomerState
 
 MODELS_VERSION = 2  # 2: churn model trained by rehearsal, surprise features
 DEFAULT_LATENESS_S = 48 * 3600.0
+MIN_DELAY_S = 60.0  # a check due now is set this much later (event time)
 
 
 @dataclass(slots=True)
@@ -103,6 +104,9 @@ class Engine:
             t: [d for d in self.detectors if t in d.event_types and d.judges == "after"]
             for t in EVENT_TYPES
         }
+        self._bounded = [cast(BoundedDetector, d) for d in self.detectors
+                         if hasattr(d, "earliest_check")]
+        self._exact = [d for d in self.detectors if not hasattr(d, "earliest_check")]
         self.models = {
             d.kind: ModelRef(name=d.name, version=f"{d.version}.{MODELS_VERSION}")
             for d in self.detectors
@@ -140,7 +144,7 @@ class Engine:
                 verdicts.append(verdict)
         alerts = self._apply(state, verdicts, now) if verdicts else []
         if event.type == "purchase" or verdicts or state.next_check_ts <= now:
-            state.next_check_ts = self._next_check(state, max(now, state.last_ts))
+            self._schedule(state, max(now, state.last_ts))
         return StepResult(state, alerts, "processed")
 
     def _fold(self, state: CustomerState, event: Event, now: float) -> None:
@@ -178,23 +182,56 @@ class Engine:
         return now >= state.next_check_ts
 
     def sweep(self, state: CustomerState, now: float) -> list[Alert]:
-        """Judge silence as of event time ``now``; mutates ``state``."""
+        """Judge silence as of event time ``now``; mutates ``state``.
+
+        A customer woken at a lower bound (see :meth:`_schedule`) first gets the
+        exact time, scheduled from where the bound was; only if that has come
+        too are the detectors asked.
+        """
         if now < state.next_check_ts:
             return []
+        if state.bound_from_ts is not None:
+            due = self._next_check(state, state.bound_from_ts)
+            state.bound_from_ts = None
+            state.next_check_ts = due
+            if now < due:
+                return []
         verdicts = []
         for detector in self.detectors:
             verdict = detector.on_sweep(state, now, self.ctx)
             if verdict is not None:
                 verdicts.append(verdict)
         alerts = self._apply(state, verdicts, now) if verdicts else []
-        state.next_check_ts = self._next_check(state, now)
+        self._schedule(state, now)
         return alerts
+
+    def _schedule(self, state: CustomerState, now: float) -> None:
+        """Set the customer's next check: exact, or a lower bound where that is much cheaper.
+
+        A detector with a costly next check (:class:`BoundedDetector`) offers a
+        cheap lower bound. When the bound comes before every other detector's
+        check, the customer is scheduled at the bound: most customers act again
+        before it, and the exact time is never needed. Otherwise the exact time
+        is the earliest of all.
+        """
+        ctx = self.ctx
+        due = min(d.next_check(state, now, ctx) for d in self._exact)
+        bound = min((d.earliest_check(state, now, ctx) for d in self._bounded), default=NEVER)
+        if bound < due:
+            if bound > now + MIN_DELAY_S:
+                state.next_check_ts, state.bound_from_ts = bound, now
+                return
+            due = min(due, min(d.next_check(state, now, ctx) for d in self._bounded))
+        state.next_check_ts, state.bound_from_ts = self._later_than_now(due, now), None
 
     def _next_check(self, state: CustomerState, now: float) -> float:
         """The earliest event time at which a sweep could change something: each detector's."""
         ctx = self.ctx
-        due = min(d.next_check(state, now, ctx) for d in self.detectors)
-        return max(due, now + 60.0) if due <= now else due
+        return self._later_than_now(min(d.next_check(state, now, ctx) for d in self.detectors), now)
+
+    @staticmethod
+    def _later_than_now(due: float, now: float) -> float:
+        return max(due, now + MIN_DELAY_S) if due <= now else due
 
     # -- alerts -------------------------------------------------------------
 

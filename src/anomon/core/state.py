@@ -98,6 +98,9 @@ class CustomerState:
     next_check_ts: float = 0.0
     pending: list[list[Any]] = field(default_factory=list)  # churn snapshots [ts, features]
     snapshot_ts: float = 0.0
+    # when next_check_ts is only a lower bound (see Engine.sweep): the event time it was
+    # scheduled at, to schedule from again; None when it is exact
+    bound_from_ts: float | None = None
 
     @classmethod
     def new(cls, customer_id: str, now: float, partition: int = -1) -> CustomerState:

@@ -103,3 +103,16 @@ class Detector(Protocol):
     def score(self, state: CustomerState, now: float, ctx: DetectionContext) -> Score:
         """The current score against the threshold, as the profile shows it."""
         ...
+
+
+class BoundedDetector(Detector, Protocol):
+    """A detector whose :meth:`next_check` is costly, with a cheap lower bound of it.
+
+    The engine schedules such a customer at the bound when it comes before every
+    other detector's check, and works the exact time out only if the customer is
+    still silent when the bound arrives: most customers act again before it.
+    """
+
+    def earliest_check(self, state: CustomerState, now: float, ctx: DetectionContext) -> float:
+        """A lower bound of :meth:`next_check` (``-inf`` when none is cheap)."""
+        ...

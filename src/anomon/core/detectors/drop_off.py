@@ -76,6 +76,14 @@ TESTS: tuple[str, ...] = ("purchase_silence", "activity_silence", "purchase_decl
 INFORMATIVE_ACTIVITY = 1.5
 LOG_INFORMATIVE = math.log(INFORMATIVE_ACTIVITY)
 _WORDS = {"purchase": "purchase", "activity": "purchase, visit or contact"}
+_KEYS = {c: (f"{c}_silence", f"{c}_decline") for c in CHANNELS}
+BOUND_GAPS = 1.5
+""":meth:`DropOffDetector.earliest_check` schedules this many expected gaps after the last order."""
+BOUND_MIN_P = 0.12
+"""The least rate-weighted survival of ``BOUND_GAPS`` expected gaps (0.1217, at shape 4 with
+half a pseudo-event of rate evidence; ``tests/unit/test_drop_off_bound.py`` checks it)."""
+BOUND_MIN_GATE_GAPS = -math.log(BOUND_MIN_P)
+"""An activity gate of fewer gaps than this opens before ``BOUND_GAPS``: no bound then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +244,48 @@ class DropOffDetector:
             ref = state.decline[2 * i + 1]
             if ref > 0.0 and f"{channel}_decline" in budgets:
                 h = cusum_threshold(budgets[f"{channel}_decline"], 1.0 / ref)
+                wait = min(wait, days_to_evidence(model.shape, ref, cfg.decline_ratio,
+                                                  h - state.decline[2 * i]))
+            due = min(due, last + max(wait, cfg.min_silence_days) * DAY)
+        return due
+
+    def earliest_check(self, state: CustomerState, now: float, ctx: DetectionContext) -> float:
+        """A lower bound of :meth:`next_check` without an inverse incomplete beta.
+
+        A silence of ``BOUND_GAPS`` expected gaps has a rate-weighted survival of
+        at least ``BOUND_MIN_P`` whatever the shape (0.4-4) and however certain
+        the rate, so no silence threshold below that probability (the purchase
+        threshold ``budget x expected gap``, the activity gate's ``e^-3``) is
+        reached before it. Decline evidence and the floors are as in
+        :meth:`next_check`. ``-inf`` where the bound does not hold (a threshold
+        above ``BOUND_MIN_P``).
+        """
+        if state.last_purchase_ts is None or state.n_purchases < 2 or state.is_open(self.kind):
+            return NEVER
+        cfg = ctx.config.drop_off
+        if cfg.activity_gate_gaps < BOUND_MIN_GATE_GAPS:
+            return -math.inf
+        budgets = self.budgets(state, cfg)
+        due = NEVER
+        gate = NEVER
+        for i, channel in enumerate(CHANNELS):
+            last = self._last(state, channel)
+            silence, decline = _KEYS[channel]
+            if last is None or silence not in budgets:
+                continue
+            model = None
+            if channel == "purchase":
+                model = self.model(state, channel, ctx)
+                if budgets[silence] * model.expected_gap > BOUND_MIN_P:
+                    return -math.inf
+                wait = BOUND_GAPS * model.expected_gap
+                gate = state.last_purchase_ts + wait * DAY
+            else:  # the gate bounds it: the activity model is needed only for a decline
+                wait = max(0.0, (gate - last) / DAY)
+            ref = state.decline[2 * i + 1]
+            if ref > 0.0 and decline in budgets:
+                model = model or self.model(state, channel, ctx)
+                h = cusum_threshold(budgets[decline], 1.0 / ref)
                 wait = min(wait, days_to_evidence(model.shape, ref, cfg.decline_ratio,
                                                   h - state.decline[2 * i]))
             due = min(due, last + max(wait, cfg.min_silence_days) * DAY)
