@@ -128,9 +128,11 @@ class DropOffDetector:
     def learn(self, state: CustomerState, ctx: DetectionContext) -> None:
         """Fold newly completed gaps into the decline CUSUMs and the population prior."""
         seen = state.decline
+        if state.gap_n == seen[4] and state.visit_n == seen[5]:
+            return  # no new gap on either channel: the common case
         for i, channel in enumerate(CHANNELS):
             n = state.gap_n if channel == "purchase" else state.visit_n
-            if n == int(seen[4 + i]):
+            if n == seen[4 + i]:
                 continue
             seen[4 + i] = float(n)
             if n >= 4:
