@@ -46,6 +46,7 @@ def stage_costs(lines: list[bytes]) -> dict[str, float]:
         det.on_sweep = _timed(det.on_sweep, spent, f"sweep:{det.kind}")  # type: ignore[method-assign]
     engine._fold = _timed(engine._fold, spent, "features")  # type: ignore[method-assign]
     engine._apply = _timed(engine._apply, spent, "policy")  # type: ignore[method-assign]
+    engine._schedule = _timed(engine._schedule, spent, "scheduling")  # type: ignore[method-assign]
     engine._next_check = _timed(engine._next_check, spent, "scheduling")  # type: ignore[method-assign]
     states: dict[str, Any] = {}
     t0 = time.perf_counter()
