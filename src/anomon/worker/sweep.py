@@ -13,12 +13,17 @@ rebuilt from the states held after every rebalance
   simulated traffic. A partition whose records have not all been consumed yet
   (its high watermark is ahead of the last record handled) is judged only as of
   its own newest event time, so a customer is never declared silent because
-  their partition lags behind the others.
+  their partition lags behind the others. A high watermark is as old as the
+  last fetch that brought it: a partition counts as caught up only when two
+  sweep rounds in a row find it so at the same offsets, so records still on
+  their way do not make it look idle.
 
 >>> clock = SweepClock("event")
 >>> clock.observe(0, offset=9, event_ts=1000.0); clock.observe(1, offset=4, event_ts=5000.0)
->>> clock.now_for(0, highwater=10), clock.now_for(0, highwater=12), clock.now_for(2, highwater=0)
-(5000.0, 1000.0, 5000.0)
+>>> clock.now_for(0, highwater=10), clock.now_for(0, highwater=10)  # caught up twice: idle
+(1000.0, 5000.0)
+>>> clock.now_for(0, highwater=12), clock.now_for(2, highwater=0), clock.now_for(2, highwater=0)
+(1000.0, None, 5000.0)
 """
 
 from __future__ import annotations
@@ -115,6 +120,8 @@ class SweepClock:
         self.mode = mode
         self.newest: dict[int, float] = {}
         self.next_offset: dict[int, int] = {}
+        #: partition -> (next offset, high watermark) when a round last found it caught up
+        self._caught_up_at: dict[int, tuple[int | None, int | None]] = {}
 
     def observe(self, partition: int, offset: int, event_ts: float | None) -> None:
         """A record at ``offset`` was handled; ``event_ts`` is its event time if it had one."""
@@ -151,5 +158,11 @@ class SweepClock:
         if self.mode == "wall":
             return time.time()
         if self.caught_up(partition, highwater):
-            return self.worker_newest
+            mark = (self.next_offset.get(partition), highwater)
+            idle = self._caught_up_at.get(partition) == mark
+            self._caught_up_at[partition] = mark
+            if idle:
+                return self.worker_newest
+        else:
+            self._caught_up_at.pop(partition, None)
         return self.newest.get(partition)
