@@ -225,31 +225,7 @@ class DropOffDetector:
         return Score(best.score, best.threshold, f"{best.channel} {best.test}")
 
     def next_check(self, state: CustomerState, now: float, ctx: DetectionContext) -> float:
-        if state.last_purchase_ts is None or state.n_purchases < 2 or state.is_open(self.kind):
-            return NEVER
-        cfg = ctx.config.drop_off
-        budgets = self.budgets(state, cfg)
-        due = NEVER
-        purchase_model = None
-        for i, channel in enumerate(CHANNELS):
-            last = self._last(state, channel)
-            if last is None or f"{channel}_silence" not in budgets:
-                continue
-            model = self.model(state, channel, ctx)
-            wait = model.silence_threshold_days(budgets[f"{channel}_silence"])
-            if channel == "purchase":
-                purchase_model = model
-            else:  # the gate is computed only for customers whose activity is tested
-                gate = NEVER if purchase_model is None else (
-                    state.last_purchase_ts + self._gate_days(purchase_model, cfg) * DAY)
-                wait = max(wait, (gate - last) / DAY)
-            ref = state.decline[2 * i + 1]
-            if ref > 0.0 and f"{channel}_decline" in budgets:
-                h = cusum_threshold(budgets[f"{channel}_decline"], 1.0 / ref)
-                wait = min(wait, days_to_evidence(model.shape, ref, cfg.decline_ratio,
-                                                  h - state.decline[2 * i]))
-            due = min(due, last + max(wait, cfg.min_silence_days) * DAY)
-        return due
+        return self._due(state, ctx, bound=False)
 
     def earliest_check(self, state: CustomerState, now: float, ctx: DetectionContext) -> float:
         """A lower bound of :meth:`next_check` without an inverse incomplete beta.
@@ -262,28 +238,44 @@ class DropOffDetector:
         :meth:`next_check`. ``-inf`` where the bound does not hold (a threshold
         above ``BOUND_MIN_P``).
         """
+        return self._due(state, ctx, bound=True)
+
+    def _due(self, state: CustomerState, ctx: DetectionContext, bound: bool) -> float:
+        """When a test could first fire: exactly, or with ``bound`` a cheap lower bound.
+
+        Both take the same path, so the bound's floors and decline evidence are
+        the exact check's; only the silence thresholds differ.
+        """
         if state.last_purchase_ts is None or state.n_purchases < 2 or state.is_open(self.kind):
             return NEVER
         cfg = ctx.config.drop_off
-        if cfg.activity_gate_gaps < BOUND_MIN_GATE_GAPS:
+        if bound and cfg.activity_gate_gaps < BOUND_MIN_GATE_GAPS:
             return -math.inf
         budgets = self.budgets(state, cfg)
         due = NEVER
-        gate = NEVER
+        purchase_model: Renewal | None = None
         for i, channel in enumerate(CHANNELS):
             last = self._last(state, channel)
             silence, decline = _KEYS[channel]
             if last is None or silence not in budgets:
                 continue
-            model = None
+            model: Renewal | None = None
             if channel == "purchase":
-                model = self.model(state, channel, ctx)
-                if budgets[silence] * model.expected_gap > BOUND_MIN_P:
+                model = purchase_model = self.model(state, channel, ctx)
+                if not bound:
+                    wait = model.silence_threshold_days(budgets[silence])
+                elif budgets[silence] * model.expected_gap > BOUND_MIN_P:
                     return -math.inf
-                wait = BOUND_GAPS * model.expected_gap
-                gate = state.last_purchase_ts + wait * DAY
-            else:  # the gate bounds it: the activity model is needed only for a decline
+                else:
+                    wait = BOUND_GAPS * model.expected_gap
+            else:  # the gate is computed only for customers whose activity is tested
+                gate = NEVER if purchase_model is None else state.last_purchase_ts + DAY * (
+                    BOUND_GAPS * purchase_model.expected_gap if bound
+                    else self._gate_days(purchase_model, cfg))
                 wait = max(0.0, (gate - last) / DAY)
+                if not bound:  # the bound stops at the gate: no activity model needed
+                    model = self.model(state, channel, ctx)
+                    wait = max(model.silence_threshold_days(budgets[silence]), wait)
             ref = state.decline[2 * i + 1]
             if ref > 0.0 and decline in budgets:
                 model = model or self.model(state, channel, ctx)
