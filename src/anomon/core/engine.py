@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
+from anomon.core import seen
 from anomon.core.alerts import Alert, ModelRef, Segment
 from anomon.core.detection_config import DetectionConfig
 from anomon.core.detectors.base import NEVER, BoundedDetector, DetectionContext, Detector, Verdict
@@ -122,13 +123,12 @@ class Engine:
         now = event.epoch
         if state is None:
             state = CustomerState.new(event.customer_id, now, partition)
-        if event.event_id in state.seen_ids:
+        event_key = seen.key(event.event_id)
+        if seen.has(state.seen_ids, event_key):
             return StepResult(state, [], "duplicate")
         if now < state.last_ts - self.lateness_bound_s:
             return StepResult(state, [], "late")
-        state.seen_ids.append(event.event_id)
-        if len(state.seen_ids) > MAX_SEEN_IDS:
-            del state.seen_ids[0]
+        state.seen_ids = seen.remember(state.seen_ids, event_key, MAX_SEEN_IDS)
         if partition >= 0:
             state.partition = partition
         verdicts: list[Verdict] = []
@@ -215,13 +215,21 @@ class Engine:
         is the earliest of all.
         """
         ctx = self.ctx
-        due = min(d.next_check(state, now, ctx) for d in self._exact)
-        bound = min((d.earliest_check(state, now, ctx) for d in self._bounded), default=NEVER)
+        due = bound = NEVER
+        for detector in self._exact:  # loops, not min() of generators: this runs per order
+            check = detector.next_check(state, now, ctx)
+            if check < due:
+                due = check
+        for bounded in self._bounded:
+            check = bounded.earliest_check(state, now, ctx)
+            if check < bound:
+                bound = check
         if bound < due:
             if bound > now + MIN_DELAY_S:
                 state.next_check_ts, state.bound_from_ts = bound, now
                 return
-            due = min(due, min(d.next_check(state, now, ctx) for d in self._bounded))
+            for bounded in self._bounded:
+                due = min(due, bounded.next_check(state, now, ctx))
         state.next_check_ts, state.bound_from_ts = self._later_than_now(due, now), None
 
     def _next_check(self, state: CustomerState, now: float) -> float:

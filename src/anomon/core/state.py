@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from anomon.core.errors import StateVersionError
+from anomon.core.seen import listed, packed
 
 STATE_VERSION = 1
 
@@ -92,7 +93,7 @@ class CustomerState:
     pay_max_overdue: int = 0
     owed: list[list[Any]] = field(default_factory=list)  # unsettled [ts, amount, invoice, days]
     # bookkeeping
-    seen_ids: list[str] = field(default_factory=list)
+    seen_ids: str = ""  # recent event ids, one string (anomon.core.seen); stored as a list
     episodes: dict[str, Episode] = field(default_factory=dict)
     evidence: dict[str, list[str]] = field(default_factory=dict)  # kind -> recent event ids
     next_check_ts: float = 0.0
@@ -128,8 +129,10 @@ class CustomerState:
             del ids[0]
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict."""
-        return asdict(self)
+        """A JSON-able dict (``seen_ids`` as a list, as stored)."""
+        data = asdict(self)
+        data["seen_ids"] = listed(self.seen_ids)
+        return data
 
     def to_bytes(self) -> bytes:
         """Compact JSON bytes (the changelog value): a JSON array of the field values.
@@ -144,6 +147,7 @@ class CustomerState:
         million times.
         """
         values = list(_VALUES(self))
+        values[_SEEN_AT] = listed(self.seen_ids)
         if self.episodes:
             values[_EPISODES_AT] = {k: [e.number, e.open, e.opened_ts, e.closed_ts, e.tag]
                                     for k, e in self.episodes.items()}
@@ -159,6 +163,7 @@ class CustomerState:
         for name, default, factory in _FIELDS:
             value = get(name, _MISSING)
             values.append(_default(name, default, factory) if value is _MISSING else value)
+        values[_SEEN_AT] = packed(values[_SEEN_AT])
         state = cls(*values)
         episodes = get("episodes")
         if episodes:
@@ -186,6 +191,7 @@ class CustomerState:
                                     f"{len(_FIELDS)} (written by a newer release)")
         for name, default, factory in _FIELDS[len(values):]:  # fields added since it was written
             values.append(_default(name, default, factory))
+        values[_SEEN_AT] = packed(values[_SEEN_AT])
         episodes = values[_EPISODES_AT]
         values[_EPISODES_AT] = {k: Episode(*v) for k, v in episodes.items()} if episodes else {}
         return cls(*values)
@@ -198,6 +204,7 @@ _FIELDS: list[tuple[str, Any, Callable[[], Any] | None]] = [
 ]
 _VALUES = attrgetter(*(name for name, _, _ in _FIELDS))
 _EPISODES_AT = [name for name, _, _ in _FIELDS].index("episodes")
+_SEEN_AT = [name for name, _, _ in _FIELDS].index("seen_ids")
 
 
 def _check_version(version: Any) -> None:
