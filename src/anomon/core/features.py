@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import bisect
 import math
+from operator import itemgetter
 
 from anomon.core.ewstat import ew_update
 from anomon.core.state import MAX_COMPLAINTS, MAX_PURCHASES, MAX_REFUNDS, CustomerState
 from anomon.core.timeutil import DAY
+
+_TS = itemgetter(0)  # a window item's time
 
 EW_ALPHA = 0.15  # weight of the newest gap or amount once a customer has history
 MIN_GAP_DAYS = 0.5  # orders closer than this share one basket for the rhythm
@@ -153,17 +156,14 @@ def add_payment(state: CustomerState, status: str, days_overdue: int | None) -> 
 def _span(window: list[list[float]], now: float, days: float) -> tuple[int, int]:
     """Index range of the items in ``(now - days, now]`` of a time-sorted window.
 
-    Scanned from the newest item: the items asked about are the recent ones,
-    a few of a short list, so this is cheaper than two bisections.
+    The end is scanned from the newest item (an item after ``now`` is rare);
+    the start is bisected, which costs the same as a scan of three items and
+    a quarter of one over a frequent buyer's 48.
     """
     hi = len(window)
     while hi and window[hi - 1][0] > now:
         hi -= 1
-    cutoff = now - days * DAY
-    lo = hi
-    while lo and window[lo - 1][0] > cutoff:
-        lo -= 1
-    return lo, hi
+    return bisect.bisect_right(window, now - days * DAY, 0, hi, key=_TS), hi
 
 
 def window_count(window: list[list[float]], now: float, days: float) -> int:
@@ -193,10 +193,7 @@ def window_totals(
     ``short_days`` must not exceed ``days``.
     """
     lo, hi = _span(window, now, days)
-    cutoff = now - short_days * DAY
-    short = hi
-    while short > lo and window[short - 1][0] > cutoff:
-        short -= 1
+    short = bisect.bisect_right(window, now - short_days * DAY, lo, hi, key=_TS)
     return hi - short, hi - lo, _total(window, lo, hi)
 
 
