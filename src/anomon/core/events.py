@@ -26,6 +26,8 @@ from pydantic import (
     TypeAdapter,
 )
 
+from anomon.core.timeutil import epoch_seconds
+
 SCHEMA_VERSION = "1.1.0"  # 1.1: optional invoice_id on payments
 
 CustomerId = Annotated[str, Field(min_length=1, max_length=256, pattern=r"\S")]
@@ -72,7 +74,7 @@ class _EpochSeconds:
     def __get__(self, obj: BaseEvent | None, owner: type | None = None) -> float | _EpochSeconds:
         if obj is None:
             return self
-        value: float = obj.ts.timestamp()
+        value = epoch_seconds(obj.ts)
         obj.__dict__[self.name] = value
         return value
 
