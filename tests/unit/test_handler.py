@@ -78,6 +78,28 @@ def test_outcomes_on_a_plain_dict_store() -> None:
     assert handler.clock.next_offset == {0: 4}
 
 
+def test_a_batch_gives_what_its_records_give_one_at_a_time() -> None:
+    values = [_event(), b"[1]", _event(), _event(event_id="e0", ts="2025-12-01T10:00:00+00:00"),
+              b"", _event(event_id="e2", type="complaint", severity=5), _event(event_id="e3")]
+    records = [_record(v, offset=i) for i, v in enumerate(values)]
+    one, batch = _handler(), _handler()
+    one_store: dict[str, CustomerState] = {}
+    batch_store: dict[str, CustomerState] = {}
+    one_out = [o for r in records for o in one.handle(r, one_store)]
+    batch_out: list[Any] = []
+    batch.handle_batch(records, batch_store, batch_out)
+    assert [(o.topic, o.key, o.partition) for o in batch_out] == [
+        (o.topic, o.key, o.partition) for o in one_out] == [
+        ("dlq", b"c1", 0), ("late", b"c1", 0), ("dlq", b"c1", 0)]
+    assert [orjson.loads(o.value)["reason"] for o in batch_out if o.topic == "dlq"] == [
+        "not_an_object", "empty_value"]
+    assert batch_store == one_store and batch_store["c1"].n_purchases == 2
+    counts = [{k: v for k, v in h.stats.as_dict().items() if not k.endswith("_at")}
+              for h in (batch, one)]
+    assert counts[0] == counts[1] and counts[0]["accounted"]
+    assert batch.clock.next_offset == one.clock.next_offset == {0: 7}
+
+
 def test_an_unreadable_state_is_counted_and_the_customer_starts_fresh() -> None:
     handler = _handler()
     resets: list[str] = []

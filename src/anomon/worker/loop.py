@@ -215,11 +215,8 @@ class StreamLoop(ConsumerRebalanceListener):
                 self.consumer.seek(tp, records[0].offset)  # handled once restored
                 continue
             if tp.topic == self.input_topic:
-                handle = self.handler.handle
-                out = batch.outputs
                 started = time.perf_counter()
-                for record in records:
-                    out.extend(handle(record, store))
+                self.handler.handle_batch(records, store, batch.outputs)
                 batch.records += len(records)
                 # once per partition and batch: the mean time a record of it took
                 metrics.PROCESSING_SECONDS.observe((time.perf_counter() - started) / len(records))
