@@ -66,8 +66,28 @@ def output_records(outputs: Iterable[Outgoing]) -> list[Record]:
 
 
 async def send_until_acknowledged(producer: AIOKafkaProducer, records: list[Record],
-                                  closing: asyncio.Event) -> list[Any]:
-    """Send ``records``; whatever fails is sent again until all are acknowledged."""
+                                  closing: asyncio.Event, after: asyncio.Event | None = None,
+                                  queued: asyncio.Event | None = None) -> list[Any]:
+    """Send ``records``; whatever fails is sent again until all are acknowledged.
+
+    Chained sends keep their order: with ``after``, nothing is handed to the
+    producer before that event is set, and ``queued`` is set once every record
+    was handed to it (or the send ended). A ``send`` can wait (for metadata, or
+    for a partition's full batch to drain), and an unchained later send would
+    overtake it meanwhile.
+    """
+    try:
+        if after is not None:
+            await after.wait()
+        return await _send_until_acknowledged(producer, records, closing, queued)
+    finally:
+        if queued is not None:
+            queued.set()
+
+
+async def _send_until_acknowledged(producer: AIOKafkaProducer, records: list[Record],
+                                   closing: asyncio.Event,
+                                   queued: asyncio.Event | None) -> list[Any]:
     results: list[Any] = [None] * len(records)
     todo = list(range(len(records)))
     attempt = 0
@@ -82,6 +102,8 @@ async def send_until_acknowledged(producer: AIOKafkaProducer, records: list[Reco
                 failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
                 failed.set_exception(err)
                 futures.append(failed)
+        if queued is not None:
+            queued.set()
         done = await asyncio.gather(*futures, return_exceptions=True)
         retry = []
         for i, outcome in zip(todo, done, strict=True):
@@ -341,12 +363,18 @@ class AtLeastOnce(Committer):
         self.producer = producer
         self._outputs: dict[int, asyncio.Task[list[Any]]] = {}
         self._uncommitted: dict[TopicPartition, int] = {}
+        #: set once the last batch's outputs are all handed to the producer
+        self._queued: asyncio.Event | None = None
 
     def _enqueued(self, batch: Batch) -> None:
         if batch.outputs:
             records = output_records(batch.outputs)
-            self._outputs[id(batch)] = asyncio.create_task(
-                send_until_acknowledged(self.producer, records, self.closing))
+            queued = asyncio.Event()
+            # each batch's sends start once the previous batch's are queued: a key's
+            # outputs reach its partition in the order of its input records
+            self._outputs[id(batch)] = asyncio.create_task(send_until_acknowledged(
+                self.producer, records, self.closing, after=self._queued, queued=queued))
+            self._queued = queued
 
     async def _before_commit(self, batches: list[Batch]) -> None:
         for batch in batches:
