@@ -44,3 +44,14 @@ async def test_a_later_batch_does_not_overtake_a_waiting_send() -> None:
         committer.submit(batch)
     await committer._before_commit([first, second, third])
     assert producer.queued == [b"x" * 200, b"a", b"b", b"y" * 200, b"c"]
+
+
+async def test_a_send_cancelled_before_it_started_does_not_hold_up_the_next() -> None:
+    producer = WaitingProducer()
+    committer = AtLeastOnce(None, producer, "changelog", {})  # type: ignore[arg-type]
+    first, second = _batch(b"a"), _batch(b"b")
+    committer.submit(first)
+    committer._outputs[id(first)].cancel()  # before the task took its first step
+    committer.submit(second)
+    await asyncio.wait_for(committer._outputs[id(second)], 2.0)
+    assert producer.queued == [b"b"]

@@ -372,8 +372,12 @@ class AtLeastOnce(Committer):
             queued = asyncio.Event()
             # each batch's sends start once the previous batch's are queued: a key's
             # outputs reach its partition in the order of its input records
-            self._outputs[id(batch)] = asyncio.create_task(send_until_acknowledged(
+            task = asyncio.create_task(send_until_acknowledged(
                 self.producer, records, self.closing, after=self._queued, queued=queued))
+            # a task cancelled before its first step never runs its own ``finally``: the
+            # next batch's sends must not wait for it forever
+            task.add_done_callback(lambda _: queued.set())
+            self._outputs[id(batch)] = task
             self._queued = queued
 
     async def _before_commit(self, batches: list[Batch]) -> None:
