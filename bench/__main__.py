@@ -212,12 +212,16 @@ def render_hot_path(h: dict[str, Any]) -> list[str]:
         lines += ["", "Latency at lower offered loads (`python -m bench.hot_path --latency-only`, "
                   "run after the above):", "",
                   "| broker | offered events/s | probes | p50 ms | p99 ms | worker on CPU / "
-                  "waiting | load average before / after |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
+                  "waiting | broker / load generator on CPU | load average before / after |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         lines += [f"| {name} | {x['offered_per_s']:,.0f} | {x['probes']} | "
                   f"{x.get('p50_ms', '-')} | {x.get('p99_ms', '-')} | "
                   f"{x.get('worker_cpu_share', '-')} / {x.get('worker_runqueue_wait_share', '-')}"
+                  f" | {x.get('broker_cpu_share', '-')} / {x.get('load_generator_cpu_share', '-')}"
                   f" | {x.get('load_average')} |" for name, x in more]
+        lines += ["", "*Broker / load generator on CPU*: CPU seconds per second of the run of "
+                  "the broker and of the process that sends the load and reads the alerts, "
+                  "on the same 2 cores as the worker."]
     for name, b in h["brokers"].items():
         kills = b.get("exactly_once_kill_runs")
         if kills:

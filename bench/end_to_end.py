@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -218,16 +219,22 @@ def latency(broker: Any, rate: float, seconds: float, workdir: Path) -> dict[str
         worker.wait_ready(timeout=120.0)
         background = iter(encode_load(
             synthetic_events(int(rate * (seconds + WARMUP_S) * 1.2) + 1000)))
+        broker_pid = getattr(broker, "pid", None)
         sched0, began = schedstat(worker.pid), time.monotonic()
+        broker0, own0 = cpu_seconds(broker_pid), time.process_time()
         reader_wait_ms = 100 if broker.name == "kafka" else 5
         lat = asyncio.run(_latency_run(broker.bootstrap, names, rate, seconds, background,
                                        reader_wait_ms))
         sched1, took = schedstat(worker.pid), time.monotonic() - began
+        broker1, own1 = cpu_seconds(broker_pid), time.process_time()
     finally:
         worker.stop()
-    # how much of the run the worker spent on a CPU, and waiting for one (a busy machine)
+    # how much of the run the worker spent on a CPU, and waiting for one (a busy machine),
+    # and what else ran on those cores: the broker, and this process (the load, the reader)
     share = {"worker_cpu_share": round((sched1[0] - sched0[0]) / 1e9 / took, 2),
-             "worker_runqueue_wait_share": round((sched1[1] - sched0[1]) / 1e9 / took, 2)}
+             "worker_runqueue_wait_share": round((sched1[1] - sched0[1]) / 1e9 / took, 2),
+             "broker_cpu_share": round((broker1 - broker0) / took, 2),
+             "load_generator_cpu_share": round((own1 - own0) / took, 2)}
     if not lat:
         return {"offered_per_s": rate, "probes": 0, **share}
     lat.sort()
@@ -238,6 +245,17 @@ def latency(broker: Any, rate: float, seconds: float, workdir: Path) -> dict[str
     return {"offered_per_s": rate, "probes": len(lat), "p50_ms": q(0.5), "p99_ms": q(0.99),
             "p999_ms": q(0.999), "max_ms": round(1000 * lat[-1], 2),
             "mean_ms": round(1000 * statistics.fmean(lat), 2), **share}
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of process ``pid`` so far (0 if there is none)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # ended
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def schedstat(pid: int) -> tuple[int, int]:

@@ -38,7 +38,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.end_to_end import latency, schedstat, synthetic_events
+from bench.end_to_end import cpu_seconds, latency, schedstat, synthetic_events
 from brokers import broker_named
 from workerkit import (
     BackgroundProducer,
@@ -114,12 +114,6 @@ def replay(path: Path) -> dict[str, Any]:
         report = json.loads(summary.read_text())
     return {"events_per_s": report["events_per_s"], "seconds": report["seconds"],
             "process_s": round(wall, 2)}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def workers_rate(broker: Any, records: dict[int, list[tuple[bytes, bytes]]], count: int,
