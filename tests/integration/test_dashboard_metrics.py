@@ -96,6 +96,18 @@ def test_every_dashboard_panel_and_rule_query_is_answered_by_the_worker(
     customers = {e["customer_id"] for e in h.events}
     assert not [c for c in customers if c in text], "customer ids in metrics"
 
+    # the commit path: every customer's state written at least once, commits timed,
+    # nothing left in flight once every record is handled and committed
+    values = _values(text)
+    assert values[("anomon_state_writes_total", ())] >= len(customers)
+    assert values[("anomon_commit_seconds_count", ())] >= 1
+    in_flight = [_values(worker.metrics())[("anomon_batches_in_flight", ())]]
+    deadline = time.monotonic() + 10.0
+    while in_flight[-1] != 0 and time.monotonic() < deadline:  # a sweep's batch, committed
+        time.sleep(0.2)
+        in_flight.append(_values(worker.metrics())[("anomon_batches_in_flight", ())])
+    assert in_flight[-1] == 0, f"batches in flight with every record handled: {in_flight}"
+
 
 def _values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     from prometheus_client.parser import text_string_to_metric_families

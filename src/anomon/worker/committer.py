@@ -48,6 +48,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from anomon.kafka.logs import kv
+from anomon.worker import metrics
 from anomon.worker.batch import Batch, Changes
 from anomon.worker.handler import Outgoing
 from anomon.worker.store import PartitionStore
@@ -285,6 +286,8 @@ class Committer:
                 self._encode(batch)
                 await self._before_commit(batches)
                 await self.commit(batch)
+                metrics.COMMIT_SECONDS.observe(loop.time() - self._last_commit)
+                metrics.STATE_WRITES.inc(sum(len(c) for c in batch.changes.values()))
                 self._shrink()
             except asyncio.CancelledError:
                 raise

@@ -88,6 +88,23 @@ MODEL_QUALITY = Gauge(
     "is learned: rolling log-loss and ROC AUC, by model and measure.",
     ["model", "measure"],
 )
+COMMIT_SECONDS = Histogram(
+    "anomon_commit_seconds",
+    "Wall time of one commit of the batches handled since the last: changed states encoded, "
+    "the batches' outputs acknowledged, the changelog written and the input offsets committed "
+    "(exactly once: the transactions committed).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+STATE_WRITES = Counter(
+    "anomon_state_writes",
+    "Customer states (and deletions) written to the changelog: one per changed customer "
+    "and commit.",
+)
+BATCHES_IN_FLIGHT = Gauge(
+    "anomon_batches_in_flight",
+    "Batches handled and not yet committed, as of the scrape (the loop waits for the "
+    "committer at 256).",
+)
 DRIFT_SIGNALS = ("label_rate", "quality")
 QUALITY_MEASURES = ("log_loss", "roc_auc")
 LABEL_NAMES = ("bought_again", "silent")

@@ -220,6 +220,7 @@ class Worker:
         self.stats.flush()
         if self.loop is None:
             return {}
+        metrics.BATCHES_IN_FLIGHT.set(self.loop.committer.in_flight)
         topic = self.settings.input_topic
         committed = self.loop.committer.committed
 
