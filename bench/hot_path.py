@@ -211,6 +211,36 @@ def kill_run(broker: Any, workdir: Path) -> dict[str, Any]:
             "state_problems": len(state_problems(states, events))}
 
 
+def rates(name: str, broker: Any, rounds: int, path: Path,
+          records: dict[int, list[tuple[bytes, bytes]]], seconds: float,
+          workdir: Path) -> dict[str, Any]:
+    """Interleaved rounds of replay, one worker and two on ``broker``, then latency at 70%."""
+    runs: dict[str, list[dict[str, Any]]] = {"replay": [], "one": [], "two": []}
+    for _ in range(rounds):
+        runs["replay"].append(replay(path))
+        runs["one"].append(workers_rate(broker, records, 1, workdir))
+        runs["two"].append(workers_rate(broker, records, 2, workdir))
+        print(f"{name}: replay {runs['replay'][-1]['events_per_s']:,.0f}/s, one "
+              f"{runs['one'][-1]['events_per_s']:,}/s, two "
+              f"{runs['two'][-1]['events_per_s']:,}/s", file=sys.stderr)
+    one = statistics.median(r["events_per_s"] for r in runs["one"])
+    result: dict[str, Any] = {**runs, "summary": {
+        "replay_per_s": statistics.median(r["events_per_s"] for r in runs["replay"]),
+        "one_worker_per_s": one,
+        "two_workers_per_s": statistics.median(r["events_per_s"]
+                                               for r in runs["two"])}}
+    s = result["summary"]
+    s["one_vs_replay"] = round(s["one_worker_per_s"] / s["replay_per_s"], 2)
+    s["two_vs_one"] = round(s["two_workers_per_s"] / s["one_worker_per_s"], 2)
+    at_70 = round(0.7 * one)
+    load_before = os.getloadavg()[0]
+    lat = latency(broker, float(at_70), seconds, workdir)
+    lat["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    result["latency_at_70pct"] = lat
+    print(f"{name}: latency at {at_70}/s: {lat}", file=sys.stderr)
+    return result
+
+
 def run(rounds: int, events: int, brokers: list[str], kill_runs: int, seconds: float,
         recovery_customers: int) -> dict[str, Any]:
     """Every measurement of the module docstring."""
@@ -225,29 +255,9 @@ def run(rounds: int, events: int, brokers: list[str], kill_runs: int, seconds: f
         records = encoded(evs)
         for name in brokers:
             with broker_named(name) as broker:
-                runs: dict[str, list[dict[str, Any]]] = {"replay": [], "one": [], "two": []}
-                for _ in range(rounds):
-                    runs["replay"].append(replay(path))
-                    runs["one"].append(workers_rate(broker, records, 1, workdir))
-                    runs["two"].append(workers_rate(broker, records, 2, workdir))
-                    print(f"{name}: replay {runs['replay'][-1]['events_per_s']:,.0f}/s, one "
-                          f"{runs['one'][-1]['events_per_s']:,}/s, two "
-                          f"{runs['two'][-1]['events_per_s']:,}/s", file=sys.stderr)
-                one = statistics.median(r["events_per_s"] for r in runs["one"])
-                result: dict[str, Any] = {**runs, "summary": {
-                    "replay_per_s": statistics.median(r["events_per_s"] for r in runs["replay"]),
-                    "one_worker_per_s": one,
-                    "two_workers_per_s": statistics.median(r["events_per_s"]
-                                                           for r in runs["two"])}}
-                s = result["summary"]
-                s["one_vs_replay"] = round(s["one_worker_per_s"] / s["replay_per_s"], 2)
-                s["two_vs_one"] = round(s["two_workers_per_s"] / s["one_worker_per_s"], 2)
-                at_70 = round(0.7 * one)
-                load_before = os.getloadavg()[0]
-                lat = latency(broker, float(at_70), seconds, workdir)
-                lat["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-                result["latency_at_70pct"] = lat
-                print(f"{name}: latency at {at_70}/s: {lat}", file=sys.stderr)
+                # --rounds 0: only the kill runs and the recovery (added to results.json by hand)
+                result = (rates(name, broker, rounds, path, records, seconds, workdir)
+                          if rounds else {})
                 if name == "kafka" and kill_runs:
                     kills = []
                     for i in range(kill_runs):
@@ -295,7 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.hot_path", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="interleaved rounds of the rates; 0: only the kill runs and the "
+                             "recovery")
     parser.add_argument("--brokers", nargs="*", default=["tansu", "kafka"])
     parser.add_argument("--kill-runs", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the latency run")
