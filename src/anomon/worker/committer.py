@@ -73,22 +73,14 @@ async def send_until_acknowledged(producer: AIOKafkaProducer, records: list[Reco
 
     Chained sends keep their order: with ``after``, nothing is handed to the
     producer before that event is set, and ``queued`` is set once every record
-    was handed to it (or the send ended). A ``send`` can wait (for metadata, or
-    for a partition's full batch to drain), and an unchained later send would
-    overtake it meanwhile.
+    was handed to it. A ``send`` can wait (for metadata, or for a partition's
+    full batch to drain), and an unchained later send would overtake it
+    meanwhile. A send that ends without queueing everything (failed, or
+    cancelled, even before its first step) must set ``queued`` too: the caller
+    does, from the task's done-callback.
     """
-    try:
-        if after is not None:
-            await after.wait()
-        return await _send_until_acknowledged(producer, records, closing, queued)
-    finally:
-        if queued is not None:
-            queued.set()
-
-
-async def _send_until_acknowledged(producer: AIOKafkaProducer, records: list[Record],
-                                   closing: asyncio.Event,
-                                   queued: asyncio.Event | None) -> list[Any]:
+    if after is not None:
+        await after.wait()
     results: list[Any] = [None] * len(records)
     todo = list(range(len(records)))
     attempt = 0
@@ -377,8 +369,8 @@ class AtLeastOnce(Committer):
             # outputs reach its partition in the order of its input records
             task = asyncio.create_task(send_until_acknowledged(
                 self.producer, records, self.closing, after=self._queued, queued=queued))
-            # a task cancelled before its first step never runs its own ``finally``: the
-            # next batch's sends must not wait for it forever
+            # however the task ends (even cancelled before its first step), the next
+            # batch's sends must not wait for it forever
             task.add_done_callback(lambda _: queued.set())
             self._outputs[id(batch)] = task
             self._queued = queued

@@ -216,7 +216,8 @@ class Worker:
         return out
 
     def update_lag(self) -> dict[int, int]:
-        """Set ``anomon_consumer_lag_records`` for the owned input partitions (no broker call)."""
+        """Before a scrape: ``anomon_consumer_lag_records`` for the owned input partitions (no
+        broker call) and ``anomon_batches_in_flight``."""
         self.stats.flush()
         if self.loop is None:
             return {}
