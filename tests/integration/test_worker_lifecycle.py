@@ -58,8 +58,12 @@ def test_readyz_turns_ready_after_the_group_is_joined_and_livez_answers_meanwhil
         time.sleep(0.05)
     answered = [s for s in seen if s[0] is not None]
     assert answered and answered[-1] == (200, True), seen[-5:]
-    # every answer before ready said so: 503, and /stats agreed
-    assert all(code == 503 and not ready for code, ready in answered[:-1]), answered
+    # every answer before ready said so: 503, and /stats agreed, except that
+    # readiness may turn between the two requests of the poll just before the last
+    before = answered[:-1]
+    assert all(code == 503 for code, _ in before), before
+    turned = [i for i, (_, ready) in enumerate(before) if ready]
+    assert turned in ([], [len(before) - 1]), before
     assert status(worker.port, "/livez") == 200
     stats = worker.stats()
     assert stats["pid"] == worker.pid and stats["ready"]
