@@ -21,7 +21,10 @@ are never multiplied):
 * **decline**: a gamma-renewal CUSUM for a fall to ``decline_ratio`` x the
   reference rate (the posterior rate's 10% quantile, so an overestimated rate
   is no decline; frozen when the excursion starts) passes
-  ``ln(1 / (budget x expected gap))``.
+  ``ln(1 / (budget x expected gap))``. A completed gap is weighed by the
+  customer's own shape once it is established (a regular buyer's slow gap is
+  strong evidence), else by the cautious tail shape; the silence in progress by
+  the tail shape, so a stop shows as a silence and resolves on a return.
 
 Scores are surprises (``-log10`` probability, see
 :mod:`anomon.core.detectors.base`). A silence alert resolves on the next
@@ -145,7 +148,7 @@ class DropOffDetector:
             gap = state.last_gap_days if channel == "purchase" else state.act_gap_days
             ref = seen[2 * i + 1]
             if ref > 0.0:
-                seen[2 * i] = cusum_step(seen[2 * i], model.shape, ref,
+                seen[2 * i] = cusum_step(seen[2 * i], model.rhythm_shape, ref,
                                          ctx.config.drop_off.decline_ratio, gap)
             if seen[2 * i] == 0.0:  # a new excursion starts from today's (cautious) rate
                 seen[2 * i + 1] = model.rate_quantile()

@@ -25,9 +25,12 @@ customer-day* rather than a p-value per gap:
 The shape is used only as far as the data establish it: the log-gap variance
 is shrunk toward the Poisson value and widened for its uncertainty, so a
 bursty or new customer gets a heavy tail and only a well-established regular
-rhythm a light one. The rate is known only as well as the mean log gap it is
-estimated from: ``n / var`` pseudo-events (a gamma posterior's log has
-variance about ``1 / alpha``), so a bursty rhythm, whose gaps scatter widely,
+rhythm a light one (``shape``); the decline CUSUM weighs completed gaps by
+the customer's own shape once that is clearly regular (``rhythm_shape``, see
+:data:`ESTABLISHED`). The rate is known only as well
+as the mean log gap it is estimated from: ``n / var`` pseudo-events (a gamma
+posterior's log has variance about ``1 / alpha``), so a bursty rhythm, whose
+gaps scatter widely,
 tells less per gap than a regular one.
 
 >>> r = renewal(n=12, mu=math.log(10.0), var=0.35, prior=(1.5, 30.0))
@@ -54,6 +57,9 @@ TAIL_WIDENING = 2.0
 MAX_SHAPE = 4.0
 LN10 = math.log(10.0)
 REFERENCE_Z = 1.2816  # the decline reference is the rate's 10% quantile
+ESTABLISHED = 2.0
+"""A customer's own gap shape at least this large is established: the decline CUSUM weighs
+completed gaps by it (Poisson buyers' estimates seldom reach it, bursty buyers' almost never)."""
 
 
 def shape_of_log_var(var: float) -> float:
@@ -69,11 +75,17 @@ def shape_of_log_var(var: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Renewal:
-    """Gap shape ``shape`` and the rate posterior ``Gamma(alpha, beta)`` (rate per day)."""
+    """Gap shape ``shape`` and the rate posterior ``Gamma(alpha, beta)`` (rate per day).
+
+    ``shape`` is the cautious tail shape of silences; ``rhythm_shape`` the one
+    the decline CUSUM weighs completed gaps by: the customer's own once it is
+    :data:`ESTABLISHED`, else ``shape``.
+    """
 
     shape: float
     alpha: float
     beta: float
+    rhythm_shape: float = 1.0
 
     @property
     def expected_gap(self) -> float:
@@ -145,12 +157,13 @@ def renewal(n: int, mu: float, var: float, prior: tuple[float, float]) -> Renewa
     tail = min(centre, shape_of_log_var(shrunk * (1.0 + TAIL_WIDENING / math.sqrt(n_eff + w))))
     a0, b0 = prior
     if n_eff == 0:
-        return Renewal(tail, a0, b0)
+        return Renewal(tail, a0, b0, tail)
     mean_gap = math.exp(mu - float(digamma(centre)) + math.log(centre))
     # the rate is known as well as the mean log gap: its variance is var / n (a gamma
     # posterior's log has variance about 1 / alpha); a bursty rhythm tells less per gap
     info = n_eff / own
-    return Renewal(tail, a0 + info, b0 + info * mean_gap)
+    rhythm = centre if centre >= ESTABLISHED else tail
+    return Renewal(tail, a0 + info, b0 + info * mean_gap, rhythm)
 
 
 def in_gap_evidence(shape: float, rate: float, ratio: float, days: float) -> float:
