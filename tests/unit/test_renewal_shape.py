@@ -1,4 +1,4 @@
-"""The decline CUSUM weighs gaps by an established rhythm, and only by an established one."""
+"""The decline CUSUM weighs completed gaps by an established rhythm, and only by one."""
 
 from __future__ import annotations
 

@@ -27,10 +27,9 @@ is shrunk toward the Poisson value and widened for its uncertainty, so a
 bursty or new customer gets a heavy tail and only a well-established regular
 rhythm a light one (``shape``); the decline CUSUM weighs completed gaps by
 the customer's own shape once that is clearly regular (``rhythm_shape``, see
-:data:`ESTABLISHED`). The rate is known only as well
-as the mean log gap it is estimated from: ``n / var`` pseudo-events (a gamma
-posterior's log has variance about ``1 / alpha``), so a bursty rhythm, whose
-gaps scatter widely,
+:data:`ESTABLISHED`). The rate is known only as well as the mean log gap it is
+estimated from: ``n / var`` pseudo-events (a gamma posterior's log has
+variance about ``1 / alpha``), so a bursty rhythm, whose gaps scatter widely,
 tells less per gap than a regular one.
 
 >>> r = renewal(n=12, mu=math.log(10.0), var=0.35, prior=(1.5, 30.0))
@@ -85,7 +84,7 @@ class Renewal:
     shape: float
     alpha: float
     beta: float
-    rhythm_shape: float = 1.0
+    rhythm_shape: float
 
     @property
     def expected_gap(self) -> float:
@@ -103,7 +102,7 @@ class Renewal:
         The decline CUSUM's reference: a customer whose rate is merely
         overestimated must not look like a decliner.
 
-        >>> r = Renewal(shape=1.0, alpha=12.0, beta=120.0)
+        >>> r = Renewal(shape=1.0, alpha=12.0, beta=120.0, rhythm_shape=1.0)
         >>> round(r.rate_quantile(0.0), 4), round(r.rate_quantile(1.2816), 4)
         (0.0972, 0.0653)
         """
