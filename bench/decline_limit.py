@@ -11,14 +11,16 @@ on the gamma renewal process of the orders, including the evidence of the
 silence in progress, and its threshold is set by simulation so that an
 unchanged customer of that shape and mean gap raises false alarms at exactly
 the budget per customer-day (no union bound, no margin for an uncertain rate).
-Everything else is as generous: the onset is a purchase, as in the matrix, no
-holidays, no season, no short histories.
+Each customer's mean gap and shape are drawn by the matrix's own generator
+(the shape taken as the nearest calibrated one). Everything else is as
+generous: the onset is a purchase, as in the matrix, no holidays, no season,
+no short histories.
 
 A variant whose visits carry nothing (``visits-sessions``, ``visits-absent``,
 ``web-shop``, ``regular-slow-silent``) cannot do better than this; elsewhere
 browsing adds evidence, and the figure bounds the orders' share of it::
 
-    python -m bench.decline_limit            # about 2 min; writes decline_limit.json
+    python -m bench.decline_limit            # about 5 min; writes decline_limit.json
     python -m bench.decline_limit --quick    # fewer paths, for a look
 
 Time is in units of the customer's mean gap: a gap under no change is
@@ -38,12 +40,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.special import gammaincc
+
+from anomon.lab.matrix import VARIANTS, Variant
+from anomon.lab.synthetic.population import make_profile
 
 HERE = Path(__file__).resolve().parent
 H_GRID = np.arange(1.0, 9.01, 0.5)
@@ -78,11 +82,18 @@ def false_alarm_rates(shape: float, factor: float, thresholds: Any, gaps: int = 
     c = np.zeros_like(h)
     alarms = np.zeros_like(h)
     for _ in range(gaps):
-        g = rng.gamma(shape, 1.0 / shape, size=h.size)
-        fired = c + silence_evidence(shape, factor, g) >= h
+        c, fired = unchanged_gap(shape, factor, c, h, rng)
         alarms += fired
-        c = np.where(fired, 0.0, np.maximum(0.0, c + gap_evidence(shape, factor, g)))
     return alarms.reshape(-1, paths).sum(axis=1) / (gaps * paths)
+
+
+def unchanged_gap(shape: float, factor: float, c: np.ndarray, h: np.ndarray,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One gap of unchanged customers: the CUSUMs after it, and which of them alarmed in it
+    (those start again from zero)."""
+    g = rng.gamma(shape, 1.0 / shape, size=c.size)
+    fired = c + silence_evidence(shape, factor, g) >= h
+    return np.where(fired, 0.0, np.maximum(0.0, c + gap_evidence(shape, factor, g))), fired
 
 
 def threshold_for(rates: np.ndarray, per_gap: np.ndarray, counted: float) -> np.ndarray:
@@ -108,9 +119,7 @@ def caught(shape: float, factor: float, h: np.ndarray, window: np.ndarray,
     n = h.size
     c = np.zeros(n)
     for _ in range(warmup_gaps):  # the CUSUM's state at the onset, with its false alarms reset
-        g = rng.gamma(shape, 1.0 / shape, size=n)
-        fired = c + silence_evidence(shape, factor, g) >= h
-        c = np.where(fired, 0.0, np.maximum(0.0, c + gap_evidence(shape, factor, g)))
+        c, _ = unchanged_gap(shape, factor, c, h, rng)
     elapsed = np.zeros(n)
     hit = np.zeros(n, dtype=bool)
     while True:
@@ -124,60 +133,53 @@ def caught(shape: float, factor: float, h: np.ndarray, window: np.ndarray,
         elapsed += g
 
 
-@dataclass(frozen=True)
-class Population:
-    """A matrix variant's purchase rhythm: gap shapes and mean gaps (days)."""
-
-    name: str
-    shapes: tuple[float, ...]  # drawn uniformly among these
-    gap_days: tuple[float, float] | None  # log-uniform range; None: the default log-normal
-    visits_tell_nothing: bool
-
-    def draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-        shapes = rng.choice(np.asarray(self.shapes), size=n)
-        if self.gap_days is None:
-            gaps = np.clip(np.exp(rng.normal(math.log(18.0), 0.8, size=n)), 4.0, 90.0)
-        else:
-            lo, hi = self.gap_days
-            gaps = np.exp(rng.uniform(math.log(lo), math.log(hi), size=n))
-        return shapes, gaps
+ROWS = ("visits-sessions", "web-shop", "regular-slow-silent", "base", "bursty", "poisson",
+        "shape-2", "regular", "fast", "slow")
+"""Matrix variants with distinct purchase rhythms (``visits-absent`` has those of
+``visits-sessions``; the others differ from ``base`` in what the oracle ignores)."""
+SHAPES = np.array([0.7, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0])
+"""The shapes calibrated; a customer's is taken as the nearest of them."""
 
 
-MIXED = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0)  # the default's uniform 1.5-4, on a grid
-POPULATIONS = (
-    Population("visits-sessions / visits-absent", MIXED, None, True),
-    Population("web-shop", (1.0,), None, True),
-    Population("regular-slow-silent", (4.0,), (20.0, 60.0), True),
-    Population("base", MIXED, None, False),
-    Population("bursty", (0.7,), None, False),
-    Population("poisson", (1.0,), None, False),
-    Population("shape-2", (2.0,), None, False),
-    Population("regular", (4.0,), None, False),
-    Population("fast", MIXED, (3.0, 20.0), False),
-    Population("slow", MIXED, (20.0, 60.0), False),
-)
+def rhythms(variant: Variant, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The gap shapes (on :data:`SHAPES`) and mean gaps (days) of the variant's first ``n``
+    customers, drawn by the matrix's own generator."""
+    config = variant.config(n)
+    profiles = [make_profile(i, config.seed, config.days, behaviour=config.behaviour)
+                for i in range(n)]
+    shape = np.array([p.gap_shape for p in profiles])
+    nearest = SHAPES[np.abs(shape[:, None] - SHAPES[None, :]).argmin(axis=1)]
+    return nearest, np.array([p.mean_gap_days for p in profiles])
+
+
+def visits_tell_nothing(variant: Variant) -> bool:
+    """Whether the variant's visits add nothing to its orders (so the oracle bounds it)."""
+    return variant.config(1).behaviour.visits in ("sessions", "absent")
 
 
 def run(budgets: tuple[float, ...], customers: int, calib_gaps: int, calib_paths: int,
         seed: int) -> dict[str, Any]:
-    shapes = sorted({k for p in POPULATIONS for k in p.shapes})
+    variants = {v.name: v for v in VARIANTS}
+    drawn = {name: rhythms(variants[name], customers) for name in ROWS}
+    shapes = sorted({float(k) for k_all, _ in drawn.values() for k in np.unique(k_all)})
     rates = {(k, f): false_alarm_rates(k, f, H_GRID, calib_gaps, calib_paths, seed)
              for k in shapes for f in FACTORS}
     rng = np.random.default_rng(seed + 1)
     rows = []
-    for pop in POPULATIONS:
-        row: dict[str, Any] = {"variant": pop.name, "visits_tell_nothing": pop.visits_tell_nothing}
-        k_all, gap_all = pop.draw(rng, customers)
+    for name in ROWS:
+        row: dict[str, Any] = {"variant": name,
+                               "visits_tell_nothing": visits_tell_nothing(variants[name])}
+        k_all, gap_all = drawn[name]
         f_all = rng.choice(np.asarray(FACTORS), size=customers)
         window = np.maximum(WINDOW_DAYS / gap_all, WINDOW_GAPS)
         for budget in budgets:
             hit = np.zeros(customers, dtype=bool)
-            for k in pop.shapes:
+            for k in np.unique(k_all):
                 for f in FACTORS:
                     mine = (k_all == k) & (f_all == f)
-                    h = threshold_for(rates[(k, f)], budget / 1000.0 * gap_all[mine],
+                    h = threshold_for(rates[(float(k), f)], budget / 1000.0 * gap_all[mine],
                                       calib_gaps * calib_paths)
-                    hit[mine] = caught(k, f, h, window[mine], rng)
+                    hit[mine] = caught(float(k), f, h, window[mine], rng)
             row[f"recall_at_{budget:g}"] = round(float(hit.mean()), 3)
         rows.append(row)
     return {"budgets_per_1000_days": list(budgets), "customers_per_variant": customers,
