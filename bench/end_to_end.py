@@ -117,10 +117,10 @@ class Encoded:
     ts: str
 
 
-def encode_load(events: list[dict[str, Any]]) -> list[Encoded]:
+def encode_load(events: list[dict[str, Any]], partitions: int = PARTITIONS) -> list[Encoded]:
     """The load, encoded and partitioned before the clock starts (the generator then
     costs the machine little besides its sends, so the worker is what is measured)."""
-    return [Encoded(partition_of(e["customer_id"], PARTITIONS), e["customer_id"].encode(),
+    return [Encoded(partition_of(e["customer_id"], partitions), e["customer_id"].encode(),
                     orjson.dumps(e), e["ts"]) for e in events]
 
 

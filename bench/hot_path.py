@@ -38,7 +38,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.end_to_end import cpu_seconds, latency, schedstat, synthetic_events
+from bench.end_to_end import cpu_seconds, encode_load, latency, schedstat, synthetic_events
 from brokers import broker_named
 from workerkit import (
     BackgroundProducer,
@@ -71,12 +71,9 @@ async def _create(bootstrap: str, topic: str) -> None:
 
 def encoded(events: list[dict[str, Any]]) -> dict[int, list[tuple[bytes, bytes]]]:
     """Events as (key, value) by the partition a keyed producer picks (murmur2)."""
-    from anomon.worker.profile_route import partition_of
-
     out: dict[int, list[tuple[bytes, bytes]]] = {}
-    for e in events:
-        out.setdefault(partition_of(e["customer_id"], PARTITIONS), []).append(
-            (e["customer_id"].encode(), orjson.dumps(e)))
+    for record in encode_load(events, PARTITIONS):
+        out.setdefault(record.partition, []).append((record.key, record.value))
     return out
 
 
