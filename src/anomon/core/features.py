@@ -25,6 +25,7 @@ _TS = itemgetter(0)  # a window item's time
 
 EW_ALPHA = 0.15  # weight of the newest gap or amount once a customer has history
 MIN_GAP_DAYS = 0.5  # orders closer than this share one basket for the rhythm
+MIN_GAP_S = MIN_GAP_DAYS * DAY
 PROTECT_AFTER_GAPS = 4
 PROTECT_SD = 3.0
 VALUE_HALF_LIFE_DAYS = 180.0
@@ -124,6 +125,34 @@ def add_visit(state: CustomerState, ts: float) -> None:
             )
     if last is None or ts > last:
         state.last_visit_ts = ts
+
+
+def basket_gaps(state: CustomerState) -> tuple[int, float]:
+    """``(gaps, days)``: the rhythm's gaps among the recent purchases and their total.
+
+    The gaps the rhythm learns (orders less than ``MIN_GAP_DAYS`` apart share a
+    basket), counted over the purchase window (up to a year, at most
+    ``MAX_PURCHASES`` orders): ``days / gaps`` is the customer's mean gap.
+
+    >>> from anomon.core.state import CustomerState
+    >>> s = CustomerState.new("c1", now=0.0)
+    >>> for day in (0.0, 10.0, 10.2, 30.0):
+    ...     _ = add_purchase(s, day * DAY, 20.0)
+    >>> basket_gaps(s)
+    (2, 29.8)
+    """
+    gaps, seconds = 0, 0.0
+    if not state.purchases:
+        return gaps, seconds
+    window = iter(state.purchases)
+    before = next(window)[0]
+    for item in window:  # about twice per order: a plain loop, in seconds
+        gap = item[0] - before
+        before = item[0]
+        if gap >= MIN_GAP_S:
+            gaps += 1
+            seconds += gap
+    return gaps, seconds / DAY
 
 
 def add_refund(state: CustomerState, ts: float, amount: float) -> None:

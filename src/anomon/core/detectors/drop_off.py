@@ -6,7 +6,9 @@ buys monthly, a long history and last week's newcomer, spend the same budget.
 Two point processes of the customer are watched, each as a gamma renewal
 process with an uncertain rate (:mod:`anomon.core.detectors.renewal`):
 
-* **purchases** (orders less than half a day apart are one basket);
+* **purchases** (orders less than half a day apart are one basket), the rate
+  from the count of gaps in the purchase window (:func:`basket_gaps`), which
+  holds whatever the gap shape;
 * **activity**: orders, visits, logins, complaints merged into bursts (events
   less than six hours apart are one burst). Visits that come in sessions just
   before an order make the same bursts as the orders: they add no evidence.
@@ -70,6 +72,7 @@ from anomon.core.detectors.renewal import (
     renewal,
 )
 from anomon.core.events import Event
+from anomon.core.features import basket_gaps
 from anomon.core.state import CustomerState
 from anomon.core.timeutil import DAY
 
@@ -178,14 +181,15 @@ class DropOffDetector:
     def model(self, state: CustomerState, channel: str, ctx: DetectionContext) -> Renewal:
         """The renewal model of one channel."""
         prior = ctx.population.rate_prior(channel)
-        if channel == "purchase":
-            key = (state.gap_n, state.gap_mu, state.gap_var, prior)
+        if channel == "purchase":  # the window changes only with an order
+            key = (state.gap_n, state.gap_mu, state.gap_var, prior, state.n_purchases)
         else:
-            key = (state.visit_n, state.visit_mu, state.visit_var, prior)
+            key = (state.visit_n, state.visit_mu, state.visit_var, prior, 0)
         last = self._models.get(channel)
         if last is not None and last[0] == key:
             return last[1]
-        model = renewal(*key)
+        counted = basket_gaps(state) if channel == "purchase" else None
+        model = renewal(*key[:4], counted=counted)
         self._models[channel] = (key, model)
         return model
 

@@ -140,11 +140,26 @@ def _beta_quantile(a: float, b: float, p: float) -> float:
     return float(betaincinv(a, b, p))
 
 
-def renewal(n: int, mu: float, var: float, prior: tuple[float, float]) -> Renewal:
+def renewal(n: int, mu: float, var: float, prior: tuple[float, float],
+            counted: tuple[int, float] | None = None) -> Renewal:
     """The renewal model of a customer from their log-gap statistics and a prior.
 
     ``n``, ``mu``, ``var``: count, mean and variance of the log gaps (days),
-    exponentially weighted; ``prior``: ``(a0, b0)`` of the rate.
+    exponentially weighted; ``prior``: ``(a0, b0)`` of the rate; ``counted``:
+    ``(gaps, days)``, the gaps of a window of recent history and their total.
+    With it the rate comes from the count: the arithmetic mean gap estimates a
+    gamma's mean whatever its shape, where the mean log gap needs the shape
+    and overstates a bursty buyer's rate when the shape is misjudged. The
+    count is worth ``gaps x shape`` pseudo-events (the gamma likelihood of a
+    rate from ``gaps`` gaps of shape ``k``), with the cautious tail shape.
+
+    A bursty buyer (shape 0.7, mean gap 10 days) whose merged baskets hid the
+    short gaps, so that the log gaps look like shape 1.3:
+
+    >>> logs = dict(n=12, mu=math.log(10.0) - 0.863, var=1.0, prior=(1.0, 20.0))
+    >>> from_logs, counted = renewal(**logs), renewal(**logs, counted=(30, 300.0))
+    >>> round(from_logs.expected_gap, 1), round(counted.expected_gap, 1)
+    (7.5, 10.4)
     """
     n_eff = min(n, EFFECTIVE_GAPS)
     w = SHAPE_PRIOR_GAPS
@@ -157,11 +172,14 @@ def renewal(n: int, mu: float, var: float, prior: tuple[float, float]) -> Renewa
     a0, b0 = prior
     if n_eff == 0:
         return Renewal(tail, a0, b0, tail)
+    rhythm = centre if centre >= ESTABLISHED else tail
+    if counted is not None and counted[0] > 0:
+        gaps, days = counted
+        return Renewal(tail, a0 + gaps * tail, b0 + days * tail, rhythm)
     mean_gap = math.exp(mu - float(digamma(centre)) + math.log(centre))
     # the rate is known as well as the mean log gap: its variance is var / n (a gamma
     # posterior's log has variance about 1 / alpha); a bursty rhythm tells less per gap
     info = n_eff / own
-    rhythm = centre if centre >= ESTABLISHED else tail
     return Renewal(tail, a0 + info, b0 + info * mean_gap, rhythm)
 
 
