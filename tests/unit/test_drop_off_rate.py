@@ -1,4 +1,4 @@
-"""Drop-off's purchase rate comes from the count of gaps."""
+"""Drop-off's purchase rate comes from the count of gaps, and declines need a rate to fall from."""
 
 from __future__ import annotations
 
@@ -42,3 +42,10 @@ def test_a_bursty_buyers_expected_gap_is_the_mean_of_their_gaps(seed: int) -> No
     model = detector.model(state, "purchase", ctx)
     assert model.expected_gap == pytest.approx(days / gaps, rel=0.03)
 
+
+def test_the_decline_test_starts_once_the_customer_has_enough_gaps() -> None:
+    needed = DetectionConfig().drop_off.decline_min_gaps
+    state, _, _ = _customer([7.0] * (needed - 1))
+    assert state.decline[1] == 0.0  # no reference rate: no decline test yet
+    state, _, _ = _customer([7.0] * needed)
+    assert 0.0 < state.decline[1] < 1.0 / 7.0  # a cautious reference, below the rate

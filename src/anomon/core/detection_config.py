@@ -39,6 +39,9 @@ class DropOffConfig(_Section):
         3.0, ge=0.0, description="Activity silence speaks only once the purchase silence is "
         "as unlikely for the customer as this many expected gaps for a Poisson buyer "
         "(probability e^-gaps): whole breaks (holidays) are common and not renewal gaps.")
+    decline_min_gaps: int = Field(
+        6, ge=1, description="The decline test starts once the customer has this many gaps: "
+        "before, their rate is too uncertain to fall from (the silence test speaks alone).")
     decline_ratio: float = Field(
         0.25, gt=0.0, lt=1.0, description="The decline the CUSUM looks for: this x the old rate.")
     resolve_fraction: float = Field(

@@ -23,7 +23,8 @@ are never multiplied):
 * **decline**: a gamma-renewal CUSUM for a fall to ``decline_ratio`` x the
   reference rate (the posterior rate's 10% quantile, so an overestimated rate
   is no decline; frozen when the excursion starts) passes
-  ``ln(1 / (budget x expected gap))``. A completed gap is weighed by the
+  ``ln(1 / (budget x expected gap))``, once the customer has
+  ``decline_min_gaps`` gaps (a rate to fall from). A completed gap is weighed by the
   customer's own shape once it is established (a regular buyer's slow gap is
   strong evidence), else by the cautious tail shape; the silence in progress by
   the tail shape, so a stop shows as a silence and resolves on a return.
@@ -153,8 +154,10 @@ class DropOffDetector:
             if ref > 0.0:
                 seen[2 * i] = cusum_step(seen[2 * i], model.rhythm_shape, ref,
                                          ctx.config.drop_off.decline_ratio, gap)
-            if seen[2 * i] == 0.0:  # a new excursion starts from today's (cautious) rate
-                seen[2 * i + 1] = model.rate_quantile()
+            if seen[2 * i] == 0.0:  # a new excursion starts from today's (cautious) rate,
+                # once there is a rate to fall from
+                enough = n >= ctx.config.drop_off.decline_min_gaps
+                seen[2 * i + 1] = model.rate_quantile() if enough else 0.0
 
     def __init__(self) -> None:
         #: the budgets of the last config seen: (config, informative, uninformative)
