@@ -5,7 +5,7 @@ the names (``_days``, ``_s``).
 
 >>> cfg = DetectionConfig()
 >>> cfg.drop_off.budget("purchase_silence")
-0.0002
+0.0003
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class DropOffConfig(_Section):
     """
 
     budget_per_1000_days: float = Field(
-        0.4, gt=0.0, le=100.0,
+        0.6, gt=0.0, le=100.0,
         description="False alarms per 1000 customer-days all drop-off tests together may raise.")
     purchase_silence_share: float = Field(0.5, ge=0.0, le=1.0)
     activity_silence_share: float = Field(0.25, ge=0.0, le=1.0)
