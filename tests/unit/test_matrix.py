@@ -43,10 +43,9 @@ def test_all_kinds_stay_within_one_false_alarm_per_1000_customer_days(
 @pytest.mark.parametrize("name", REDUCED)
 def test_drop_off_stays_near_its_budget(
         results: dict[str, VariantResult], config: DetectionConfig, name: str) -> None:
-    """Within 2x of the budget; bursty ones (about 1.8x at 2,000 customers) keep 2.5x at 500."""
+    """Within 2x of the budget (at most 1.1x at 500 customers, the bursty variants)."""
     realised = results[name].report.kinds["drop_off"].false_alarms_per_1000
-    allowed = 2.5 if name.startswith("bursty") else 2.0
-    assert realised <= allowed * config.drop_off.budget_per_1000_days
+    assert realised <= 2.0 * config.drop_off.budget_per_1000_days
 
 
 def _pooled(results: dict[str, VariantResult], kind: str) -> float:
@@ -57,12 +56,12 @@ def _pooled(results: dict[str, VariantResult], kind: str) -> float:
 
 
 def test_stops_are_caught_in_time(results: dict[str, VariantResult]) -> None:
-    assert _pooled(results, "drop_off/stop") >= 0.88
+    assert _pooled(results, "drop_off/stop") >= 0.92  # 0.96 today
 
 
 def test_declines_are_caught_as_often_as_today(results: dict[str, VariantResult]) -> None:
     """A regression guard: declines stay below the 0.6 goal (see docs/quality.md)."""
-    assert _pooled(results, "drop_off/decline") >= 0.25
+    assert _pooled(results, "drop_off/decline") >= 0.3  # 0.32 today
 
 
 @pytest.mark.parametrize("name", REDUCED)
