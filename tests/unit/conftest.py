@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import orjson
@@ -15,6 +19,17 @@ from anomon.core.engine import Engine
 from anomon.replay import Replayer
 
 START = datetime(2025, 1, 6, 10, 0, tzinfo=UTC)
+
+
+def bench_module(name: str) -> ModuleType:
+    """``bench/<name>.py`` loaded by its path (``bench`` is not installed with the package)."""
+    path = Path(__file__).resolve().parents[2] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module
 
 
 class History:

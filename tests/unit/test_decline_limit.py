@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
+from tests.unit.conftest import bench_module
 
-
-def _bench_module(name: str) -> ModuleType:
-    """``bench/<name>.py`` loaded by its path (``bench`` is not installed with the package)."""
-    path = Path(__file__).resolve().parents[2] / "bench" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look themselves up there
-    spec.loader.exec_module(module)
-    return module
-
-
-decline_limit = _bench_module("decline_limit")
+decline_limit = bench_module("decline_limit")
 
 
 def test_the_poisson_silence_evidence_is_the_exact_linear_term() -> None:

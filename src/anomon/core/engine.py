@@ -47,7 +47,7 @@ from anomon.core.population import PopulationBaseline
 from anomon.core.segments import lifecycle_stage, value_tier
 from anomon.core.state import MAX_SEEN_IDS, CustomerState
 
-MODELS_VERSION = 2  # 2: churn model trained by rehearsal, surprise features
+MODELS_VERSION = 3  # 2: churn model trained by rehearsal, surprise features; 3: silence unscaled
 DEFAULT_LATENESS_S = 48 * 3600.0
 MIN_DELAY_S = 60.0  # a check due now is set this much later (event time)
 

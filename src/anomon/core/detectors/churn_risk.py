@@ -4,8 +4,8 @@ At each purchase, and every ``snapshot_every_days`` of silence, the customer's
 features are snapshotted into their state (at most ``MAX_PENDING``). The label
 of a snapshot is known only later: 0 when the customer buys again within
 ``horizon_days``, 1 when the horizon passes in silence. The model (River
-``StandardScaler | LogisticRegression``, one per worker, shared by all
-customers) learns when a label resolves. Labels resolve out of step (a return
+``StandardScaler | LogisticRegression``, the silence features unscaled; one per
+worker, shared by all customers) learns when a label resolves. Labels resolve out of step (a return
 is known at once, a loss only after the horizon), so a resolved label joins a
 uniform reservoir of past labels and the model learns one label drawn from it:
 rehearsal that keeps the model from chasing whichever class resolved last.
@@ -64,6 +64,11 @@ FEATURE_WORDS = {
     "bad_payment_streak": "overdue or failed payments in a row",
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURE_WORDS)
+SILENCE_FEATURES: tuple[str, ...] = (
+    "silence_ratio", "silence_surprise", "visit_surprise", "visit_silence_ratio",
+    "log_silence_days")
+"""Learned as they are, not standardised: see :func:`new_churn_model`."""
+STANDARDISED: tuple[str, ...] = tuple(f for f in FEATURE_NAMES if f not in SILENCE_FEATURES)
 HEALTH_WINDOW = 500
 HEALTH_SAMPLE = 8  # one label in this many is predicted before learning, for health and drift
 MAX_SURPRISE = 12.0  # -log10 of a silence probability, capped
@@ -135,10 +140,21 @@ def _rounded(x: dict[str, float]) -> list[float]:
 
 def new_churn_model(learning_rate: float, reservoir_size: int = 2000,
                     rehearse_every: int = 1) -> Rehearsal:
-    """Scaler + logistic regression, trained by rehearsal from a reservoir of labels."""
+    """Scaler + logistic regression, trained by rehearsal from a reservoir of labels.
+
+    The silence features are not standardised. Most snapshots are taken at an
+    order, where they are all 0, so their spread is tiny: a customer silent for
+    one usual gap stood 10-40 standard deviations out, and the first loss
+    labels sent whole populations of fast buyers to a probability of 1. They
+    are on bounded, scale-free scales already (logs of ratios and days, a
+    capped surprise).
+    """
     return Rehearsal(
         compose.Pipeline(
-            preprocessing.StandardScaler(),
+            compose.TransformerUnion(
+                compose.Select(*STANDARDISED) | preprocessing.StandardScaler(),
+                compose.Select(*SILENCE_FEATURES),
+            ),
             linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate), l2=1e-4),
         ),
         size=reservoir_size,
@@ -153,7 +169,7 @@ class ChurnRiskDetector:
     event_types = frozenset({"purchase"})
     judges: Literal["before", "after"] = "after"
     name = "churn-logreg"
-    version = "3"
+    version = "4"
 
     def __init__(self, cfg: ChurnRiskConfig | None = None) -> None:
         cfg = cfg or ChurnRiskConfig()
@@ -238,8 +254,10 @@ class ChurnRiskDetector:
 
     def explain(self, x: dict[str, float], p: float, horizon_days: float) -> list[Reason]:
         """Top features by weight x standardised value, in words."""
-        scaler, logreg = self.model.model.steps.values()
-        scaled = scaler.transform_one(x)
+        pipeline = self.model.model
+        union, logreg = pipeline.steps.values()
+        means = union.transformers["Pipeline"].steps["StandardScaler"].means
+        scaled = pipeline.transform_one(x)
         contrib = {f: logreg.weights.get(f, 0.0) * v for f, v in scaled.items()}
         top = sorted(contrib, key=lambda f: contrib[f], reverse=True)[:3]
         reasons = [Reason(feature="churn_probability", value=round(p, 4), baseline=0.5,
@@ -247,9 +265,8 @@ class ChurnRiskDetector:
         for f in top:
             if contrib[f] <= 0:
                 break
-            mean = scaler.means.get(f, 0.0)
-            reasons.append(Reason(
-                feature=f, value=round(x[f], 3), baseline=round(mean, 3),
+            reasons.append(Reason(  # silence features' baseline: 0, at an order
+                feature=f, value=round(x[f], 3), baseline=round(means.get(f, 0.0), 3),
                 text=f"{FEATURE_WORDS.get(f, f)} unusual (weight x value {contrib[f]:+.2f})"))
         return reasons
 

@@ -5,7 +5,9 @@ event time: a fresh model scores each snapshot when it is taken and learns its
 label only when the label resolved (the next purchase, or the horizon passing
 in silence), as in production. The result is an honest online ROC AUC.
 
->>> log = [(float(t), float(t) + 5.0, {"silence": float(t % 7)}, int(t % 7 > 3))
+>>> from anomon.core.detectors.churn_risk import FEATURE_NAMES
+>>> quiet = dict.fromkeys(FEATURE_NAMES, 0.0)
+>>> log = [(float(t), float(t) + 5.0, {**quiet, "complaints_90d": float(t % 7)}, int(t % 7 > 3))
 ...        for t in range(400)]
 >>> delayed_progressive_auc(log, learning_rate=0.05, reservoir_size=200) > 0.9
 True
