@@ -5,10 +5,11 @@ features are snapshotted into their state (at most ``MAX_PENDING``). The label
 of a snapshot is known only later: 0 when the customer buys again within
 ``horizon_days``, 1 when the horizon passes in silence. The model (River
 ``StandardScaler | LogisticRegression``, the silence features unscaled; one per
-worker, shared by all customers) learns when a label resolves. Labels resolve out of step (a return
-is known at once, a loss only after the horizon), so a resolved label joins a
-uniform reservoir of past labels and the model learns one label drawn from it:
-rehearsal that keeps the model from chasing whichever class resolved last.
+worker, shared by all customers) learns when a label resolves. Labels resolve
+out of step (a return is known at once, a loss only after the horizon), so a
+resolved label joins a uniform reservoir of past labels and the model learns
+one label drawn from it: rehearsal that keeps the model from chasing whichever
+class resolved last.
 
 Before learning, the model predicts each new label; the log-loss of those
 predictions feeds a rolling log-loss, a rolling ROC AUC and an ADWIN drift
@@ -253,7 +254,7 @@ class ChurnRiskDetector:
         return float(self.model.predict_proba_one(x).get(True, 0.0))
 
     def explain(self, x: dict[str, float], p: float, horizon_days: float) -> list[Reason]:
-        """Top features by weight x standardised value, in words."""
+        """Top features by weight x value (standardised, but for silence), in words."""
         pipeline = self.model.model
         union, logreg = pipeline.steps.values()
         means = union.transformers["Pipeline"].steps["StandardScaler"].means

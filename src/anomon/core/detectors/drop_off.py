@@ -24,10 +24,11 @@ are never multiplied):
   reference rate (the posterior rate's 10% quantile, so an overestimated rate
   is no decline; frozen when the excursion starts) passes
   ``ln(1 / (budget x expected gap))``, once the customer has
-  ``decline_min_gaps`` gaps (a rate to fall from). A completed gap is weighed by the
-  customer's own shape once it is established (a regular buyer's slow gap is
-  strong evidence), else by the cautious tail shape; the silence in progress by
-  the tail shape, so a stop shows as a silence and resolves on a return.
+  ``decline_min_gaps`` gaps (a rate to fall from). A completed gap is weighed
+  by the customer's own shape once it is established (a regular buyer's slow
+  gap is strong evidence), else by the cautious tail shape; the silence in
+  progress by the tail shape, so a stop shows as a silence and resolves on a
+  return.
 
 Scores are surprises (``-log10`` probability, see
 :mod:`anomon.core.detectors.base`). A silence alert resolves on the next
