@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Hashable
 from typing import Any, Literal
 
 from river import compose, drift, linear_model, metrics, optim, preprocessing, utils
@@ -69,7 +70,7 @@ SILENCE_FEATURES: tuple[str, ...] = (
     "silence_ratio", "silence_surprise", "visit_surprise", "visit_silence_ratio",
     "log_silence_days")
 """Learned as they are, not standardised: see :func:`new_churn_model`."""
-STANDARDISED: tuple[str, ...] = tuple(f for f in FEATURE_NAMES if f not in SILENCE_FEATURES)
+_SILENCE = frozenset(SILENCE_FEATURES)
 HEALTH_WINDOW = 500
 HEALTH_SAMPLE = 8  # one label in this many is predicted before learning, for health and drift
 MAX_SURPRISE = 12.0  # -log10 of a silence probability, capped
@@ -139,6 +140,34 @@ def _rounded(x: dict[str, float]) -> list[float]:
         return [round(x[f], 4) for f in FEATURE_NAMES]
 
 
+class SilenceUnscaled(preprocessing.StandardScaler):
+    """River's ``StandardScaler`` for every feature but the silence ones, passed as they are.
+
+    One transformer rather than a union of two selections: it runs at every
+    label learned and every silent customer scored.
+
+    >>> scaler = SilenceUnscaled()
+    >>> for v in (1.0, 3.0):
+    ...     scaler.learn_one({"log_purchases": v, "silence_ratio": v})
+    >>> scaler.transform_one({"log_purchases": 3.0, "silence_ratio": 3.0})
+    {'log_purchases': 1.0, 'silence_ratio': 3.0}
+    """
+
+    def learn_one(self, x: dict[Hashable, Any]) -> None:
+        super().learn_one({f: v for f, v in x.items() if f not in _SILENCE})
+
+    def transform_one(self, x: dict[Hashable, Any]) -> dict[Hashable, Any]:
+        means, variances = self.means, self.vars
+        out: dict[Hashable, Any] = {}
+        for f, v in x.items():
+            if f in _SILENCE:
+                out[f] = v
+            else:
+                var = variances[f]
+                out[f] = (v - means[f]) / var**0.5 if var else 0.0
+        return out
+
+
 def new_churn_model(learning_rate: float, reservoir_size: int = 2000,
                     rehearse_every: int = 1) -> Rehearsal:
     """Scaler + logistic regression, trained by rehearsal from a reservoir of labels.
@@ -152,10 +181,7 @@ def new_churn_model(learning_rate: float, reservoir_size: int = 2000,
     """
     return Rehearsal(
         compose.Pipeline(
-            compose.TransformerUnion(
-                compose.Select(*STANDARDISED) | preprocessing.StandardScaler(),
-                compose.Select(*SILENCE_FEATURES),
-            ),
+            SilenceUnscaled(),
             linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate), l2=1e-4),
         ),
         size=reservoir_size,
@@ -255,10 +281,9 @@ class ChurnRiskDetector:
 
     def explain(self, x: dict[str, float], p: float, horizon_days: float) -> list[Reason]:
         """Top features by weight x value (standardised, but for silence), in words."""
-        pipeline = self.model.model
-        union, logreg = pipeline.steps.values()
-        means = union.transformers["Pipeline"].steps["StandardScaler"].means
-        scaled = pipeline.transform_one(x)
+        scaler, logreg = self.model.model.steps.values()
+        means = scaler.means
+        scaled = scaler.transform_one(x)
         contrib = {f: logreg.weights.get(f, 0.0) * v for f, v in scaled.items()}
         top = sorted(contrib, key=lambda f: contrib[f], reverse=True)[:3]
         reasons = [Reason(feature="churn_probability", value=round(p, 4), baseline=0.5,
