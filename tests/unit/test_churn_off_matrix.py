@@ -10,8 +10,6 @@ customers, 0.32 at 2,000).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from tests.unit.conftest import bench_module
 
@@ -21,10 +19,9 @@ from anomon.lab.matrix import run_variant
 pytestmark = pytest.mark.slow  # about 15 s
 
 off_matrix = bench_module("off_matrix")
-MODELS = Path(__file__).resolve().parents[2] / "models" / "detectors.toml"
 
 
 def test_churn_risk_raises_no_false_alarms_on_fast_regular_buyers() -> None:
     population = next(v for v in off_matrix.POPULATIONS if v.name == "shape-3-fast-absent")
-    report = run_variant(population, DetectionConfig.load(MODELS), customers=1000).report
+    report = run_variant(population, DetectionConfig.load(off_matrix.MODELS), customers=1000).report
     assert report.kinds["churn_risk"].false_alarms_per_1000 <= 0.05

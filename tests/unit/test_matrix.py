@@ -13,14 +13,13 @@ from pathlib import Path
 import pytest
 
 from anomon.core.detection_config import DetectionConfig
-from anomon.lab.matrix import REDUCED, VARIANTS, VariantResult, run_variant
+from anomon.lab.matrix import OTHER_KINDS, REDUCED, VARIANTS, VariantResult, run_variant
 
 # about 1.5 minutes: in `make test` (CI), not in the `make check` loop
 pytestmark = pytest.mark.slow
 
 MODELS = Path(__file__).resolve().parents[2] / "models" / "detectors.toml"
 CUSTOMERS = 500
-OTHER_KINDS = ("complaint_spike", "refund_abuse", "payment_arrears", "spend_anomaly")
 
 
 @pytest.fixture(scope="module")
