@@ -14,14 +14,16 @@ enqueued so far is committed (on revocation, before a sweep of the same
 partitions would matter, and at shutdown).
 
 :class:`AtLeastOnce`: a batch's alerts, dead letters and late records are sent
-as soon as it is enqueued; once the broker acknowledged all of them, the
-changed states go to the changelog; once those are acknowledged, the input
-offsets are committed. Outputs are acknowledged before the state that made
-them: a replayed event is recognised as a duplicate and makes no alert, so an
-alert lost after its state was written would never come back. A send that
-fails (the broker restarting) is sent again until it is acknowledged; the
-in-memory states are the truth meanwhile. A crash re-reads the records after
-the last commit: identical alerts may be sent again (same alert ids).
+as soon as it is enqueued, on a producer of their own (a producer keeps one
+request in flight per broker: outputs never wait behind a changelog write);
+once the broker acknowledged all of them, the changed states go to the
+changelog; once those are acknowledged, the input offsets are committed.
+Outputs are acknowledged before the state that made them: a replayed event is
+recognised as a duplicate and makes no alert, so an alert lost after its state
+was written would never come back. A send that fails (the broker restarting) is
+sent again until it is acknowledged; the in-memory states are the truth
+meanwhile. A crash re-reads the records after the last commit: identical alerts
+may be sent again (same alert ids).
 
 :class:`ExactlyOnce`: one Kafka transaction per input partition and batch,
 holding the batch's outputs of that partition, its changelog writes and its
@@ -353,9 +355,13 @@ class AtLeastOnce(Committer):
 
     def __init__(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
                  changelog_topic: str, stores: dict[int, PartitionStore],
-                 interval_s: float = 0.0, cache_limit: int = 0) -> None:
+                 interval_s: float = 0.0, cache_limit: int = 0,
+                 outputs: AIOKafkaProducer | None = None) -> None:
         super().__init__(consumer, changelog_topic, stores, interval_s, cache_limit)
+        #: writes the changelog
         self.producer = producer
+        #: sends the outputs (``producer`` if not given)
+        self.outputs = outputs if outputs is not None else producer
         self._outputs: dict[int, asyncio.Task[list[Any]]] = {}
         self._uncommitted: dict[TopicPartition, int] = {}
         #: set once the last batch's outputs are all handed to the producer
@@ -368,7 +374,7 @@ class AtLeastOnce(Committer):
             # each batch's sends start once the previous batch's are queued: a key's
             # outputs reach its partition in the order of its input records
             task = asyncio.create_task(send_until_acknowledged(
-                self.producer, records, self.closing, after=self._queued, queued=queued))
+                self.outputs, records, self.closing, after=self._queued, queued=queued))
             # however the task ends (even cancelled before its first step), the next
             # batch's sends must not wait for it forever
             task.add_done_callback(lambda _: queued.set())

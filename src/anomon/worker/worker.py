@@ -166,15 +166,17 @@ class Worker:
             fetch_min_bytes=FETCH_MIN_BYTES,
             partition_assignment_strategy=(self.assignor,), **self.auth)
 
-    def _producer(self, transactional_id: str | None = None) -> AIOKafkaProducer:
+    def _producer(self, transactional_id: str | None = None,
+                  linger_ms: int = 1) -> AIOKafkaProducer:
         options: dict[str, Any] = {"acks": "all", "enable_idempotence": False}
         if transactional_id is not None:
             options = {"transactional_id": transactional_id, "enable_idempotence": True,
                        "acks": "all"}
         return AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, client_id=f"{self.settings.app_id}-worker",
-            linger_ms=1, max_batch_size=256 * 1024, max_request_size=4 * 1024 * 1024,
-            request_timeout_ms=30000, **options, **self.auth)
+            linger_ms=linger_ms, max_batch_size=256 * 1024,
+            max_request_size=4 * 1024 * 1024, request_timeout_ms=30000, **options,
+            **self.auth)
 
     def _highwater(self, partition: int) -> int | None:
         """The input partition's high watermark from the last Fetch response (no request)."""
@@ -304,7 +306,7 @@ class Worker:
             loop.add_signal_handler(sig, self.stop_requested.set)
         server = WebServer()
         timers: list[asyncio.Task[None]] = []
-        producer: AIOKafkaProducer | None = None
+        producers: list[AIOKafkaProducer] = []
         committer: Committer | None = None
         code = EXIT_OK
         try:
@@ -323,9 +325,14 @@ class Worker:
                                         self.settings.app_id, self.changelog_topic, self.stores,
                                         interval, self.settings.state_cache_customers)
             else:
-                producer = self._producer()
-                committer = AtLeastOnce(consumer, producer, self.changelog_topic, self.stores,
-                                        interval, self.settings.state_cache_customers)
+                # outputs on a producer of their own, sent as soon as handed over: a
+                # producer keeps one request in flight per broker, and an alert queued
+                # behind a large changelog write would wait for it
+                producers = [self._producer(), self._producer(linger_ms=0)]
+                committer = AtLeastOnce(consumer, producers[0], self.changelog_topic,
+                                        self.stores, interval,
+                                        self.settings.state_cache_customers,
+                                        outputs=producers[1])
             isolation = "read_committed" if self.exactly_once else "read_uncommitted"
 
             async def restore(stores: dict[int, PartitionStore]) -> Any:
@@ -349,7 +356,7 @@ class Worker:
             consumer.subscribe([self.settings.input_topic, self.settings.erasure_topic],
                                listener=self.loop)
             starting = asyncio.gather(
-                consumer.start(), producer.start() if producer is not None else _nothing(),
+                consumer.start(), *(producer.start() for producer in producers),
                 self.standby.start() if self.standby is not None else _nothing())
             if not await self._until_stopped(starting):
                 return EXIT_OK
@@ -369,7 +376,7 @@ class Worker:
                 log.error("the loop failed %s", kv(error=repr(self.loop_task.exception())))
                 code = EXIT_FAIL
         finally:
-            await self._shutdown(server, timers, committer, producer)
+            await self._shutdown(server, timers, committer, producers)
         return code
 
     async def _until_stopped(self, work: Any, cancel: bool = True) -> bool:
@@ -393,7 +400,7 @@ class Worker:
         return False
 
     async def _shutdown(self, server: WebServer, timers: list[asyncio.Task[None]],
-                        committer: Committer | None, producer: AIOKafkaProducer | None) -> None:
+                        committer: Committer | None, producers: list[AIOKafkaProducer]) -> None:
         self.stop_requested.set()
         if self.loop is not None:
             self.loop.stopping.set()
@@ -410,7 +417,7 @@ class Worker:
             await committer.close(STOP_COMMIT_S)
         if self.consumer is not None:
             await _bounded(self.consumer.stop(), STOP_CLIENT_S, "consumer")
-        if producer is not None:
+        for producer in producers:
             await _bounded(producer.stop(), STOP_CLIENT_S, "producer")
         if self.standby is not None:
             await _bounded(self.standby.stop(), STOP_CLIENT_S, "standby replicas")
