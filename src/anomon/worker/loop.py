@@ -19,6 +19,8 @@ Nothing awaits between building a batch and enqueueing it, so when the group
 rebalances (:meth:`on_partitions_revoked`, awaited by the consumer) every
 record handled so far is in the committer's queue: the revocation drains it,
 which flushes the states and commits the offsets, before the partitions move.
+Records fetched before a revocation began and not yet handled are left: every
+assignment starts from the committed offsets, so they are fetched again.
 On assignment (eager protocol: every partition is revoked, then the new set
 assigned) a partition kept keeps its warm state; a partition gone is dropped;
 a partition new is paused until restored (from where a standby replica of it
@@ -58,6 +60,15 @@ log = logging.getLogger("anomon.worker.loop")
 POLL_MS = 100  # longest wait for records when idle
 RETRY_S = 1.0
 REVOKE_DRAIN_S = 60.0
+# Turns of the event loop given to the clients' tasks before and after handling a
+# batch. A request takes three to leave: after handling, the outputs' send task hands
+# them to the producer, its sender task drains them, its request task writes them to
+# the socket; before handling, the consumer's fetcher learns that its records were
+# taken, builds the next fetch, and its task sends it. With fewer, the alerts wait
+# until the next batch is handled, and the next fetch is sent only then (measured on
+# Apache Kafka at 5,000 events/s: p50 15-18 ms with these turns, 22-45 ms with one
+# after handling).
+TURNS = 3
 
 Restore = Callable[[dict[int, PartitionStore]], Awaitable[Any]]
 
@@ -95,6 +106,8 @@ class StreamLoop(ConsumerRebalanceListener):
         self.restoring: set[int] = set()
         self.joined = False
         self.rebalancing = False
+        #: revocations so far (records fetched before one are not handled after it)
+        self.revocations = 0
         self.ready_at: float | None = None
         self.stopping = asyncio.Event()
         self.beat = time.monotonic()
@@ -133,6 +146,7 @@ class StreamLoop(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """Finish: publish and commit every batch handled so far."""
         self.rebalancing = True
+        self.revocations += 1
         try:
             await asyncio.wait_for(self.committer.drain(), REVOKE_DRAIN_S)
         except (TimeoutError, RuntimeError) as err:
@@ -193,15 +207,27 @@ class StreamLoop(ConsumerRebalanceListener):
         if self.pending and not self.rebalancing:
             await self._restore()
         busy = self.sweeper.in_round or self.sweeper.index.stale
+        revocations = self.revocations
         fetched = await self.consumer.getmany(timeout_ms=0 if busy else POLL_MS,
                                               max_records=self.max_records)
         if fetched:
-            self.committer.submit(self.handle(fetched))
+            await self._turns()  # the next fetch goes out, and is answered while we handle
+            if self.revocations == revocations and not self.rebalancing:
+                self.committer.submit(self.handle(fetched))
+            # else a rebalance began: the records are left unhandled, and read again from
+            # the offsets the revocation committed (an assignment starts from those)
         self._background()
         # getmany answers from its buffer without suspending, and so may everything above:
-        # let the committer, the clients' own tasks (fetches, heartbeats) and the web server run
-        await asyncio.sleep(0)
+        # let the committer, the clients' own tasks (fetches, heartbeats) and the web
+        # server run; the batch's alerts leave now
+        await self._turns()
         await self.committer.wait_room()
+
+    @staticmethod
+    async def _turns() -> None:
+        """Let the clients' tasks take the :data:`TURNS` steps a request needs to leave."""
+        for _ in range(TURNS):
+            await asyncio.sleep(0)
 
     def handle(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> Batch:
         """Handle one ``getmany`` worth of records (no await: the batch is all or nothing)."""
