@@ -19,8 +19,9 @@ Nothing awaits between building a batch and enqueueing it, so when the group
 rebalances (:meth:`on_partitions_revoked`, awaited by the consumer) every
 record handled so far is in the committer's queue: the revocation drains it,
 which flushes the states and commits the offsets, before the partitions move.
-Records fetched before a revocation began and not yet handled are left: every
-assignment starts from the committed offsets, so they are fetched again.
+Records fetched before a revocation began, or while a rebalance is under way,
+are left unhandled: every assignment starts from the committed offsets, so they
+are fetched again.
 On assignment (eager protocol: every partition is revoked, then the new set
 assigned) a partition kept keeps its warm state; a partition gone is dropped;
 a partition new is paused until restored (from where a standby replica of it
@@ -214,8 +215,9 @@ class StreamLoop(ConsumerRebalanceListener):
             await self._turns()  # the next fetch goes out, and is answered while we handle
             if self.revocations == revocations and not self.rebalancing:
                 self.committer.submit(self.handle(fetched))
-            # else a rebalance began: the records are left unhandled, and read again from
-            # the offsets the revocation committed (an assignment starts from those)
+            # else a rebalance began or is under way: the records are left unhandled, and
+            # read again from the offsets the revocation committed (an assignment starts
+            # from those)
         self._background()
         # getmany answers from its buffer without suspending, and so may everything above:
         # let the committer, the clients' own tasks (fetches, heartbeats) and the web
