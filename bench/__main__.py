@@ -154,8 +154,17 @@ def render(r: dict[str, Any]) -> str:
                   f"| base `{b['base']}` | {', '.join(f'{x:,.0f}' for x in b['base_per_s'])} | "
                   f"{b['base_median']:,} |",
                   f"| this version | {', '.join(f'{x:,.0f}' for x in b['head_per_s'])} | "
-                  f"{b['head_median']:,} |", "",
-                  f"This version / base: **{b['ratio']}**."]
+                  f"{b['head_median']:,} |"]
+        if b.get("jobs"):
+            lines += [f"| this version, `--jobs {b['jobs']}` | "
+                      f"{', '.join(f'{x:,.0f}' for x in b['jobs_per_s'])} | "
+                      f"{b['jobs_median']:,} |"]
+        lines += ["", f"This version / base: **{b['ratio']}** (one engine)."]
+        if b.get("jobs"):
+            lines += ["", f"With `--jobs {b['jobs']}` / base: **{b['jobs_ratio']}** "
+                      f"({b['jobs']} engines on {b['cores']} cores, each with a share of the "
+                      f"customers, as {b['jobs']} workers would run them; the alerts are close "
+                      "to one engine's, not the same)."]
     if r.get("hot_path"):
         lines += render_hot_path(r["hot_path"])
     if r.get("end_to_end"):

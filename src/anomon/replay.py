@@ -128,8 +128,14 @@ class Replayer:
         sort: bool = True,
         until: float | None = None,
         progress: Callable[[int], None] | None = None,
+        end: Callable[[float | None], float | None] | None = None,
     ) -> ReplaySummary:
-        """Decode, order by event time (``sort``), process, sweep; return the summary."""
+        """Decode, order by event time (``sort``), process, sweep; return the summary.
+
+        The final sweep is at ``until``, else at the last event; ``end``, when
+        given, is told that time and returns the one to use instead (a shard of
+        a file sweeps at the whole file's end).
+        """
         started = time.perf_counter()
         events: Iterable[Event]
         if sort:
@@ -144,9 +150,11 @@ class Replayer:
             last = now if last is None else max(last, now)
             if progress is not None and not sort and n % 10000 == 0:
                 progress(n)
-        end = until if until is not None else last
+        final = until if until is not None else last
         if end is not None:
-            self._sweep_until(end, final=True)
+            final = end(final)
+        if final is not None:
+            self._sweep_until(final, final=True)
         self.summary.customers = len(self.states)
         self.summary.seconds = time.perf_counter() - started
         return self.summary

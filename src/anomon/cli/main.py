@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep-hours", type=float, default=24.0, help="event-time hours between "
                    "sweeps for silent customers (24)")
     p.add_argument("--until", help="final sweep at this RFC 3339 time (default: last event)")
+    p.add_argument("--jobs", type=checked.IntRange(1, 64, "jobs"), default=1,
+                   help="engines in parallel processes, each with a share of the customers, "
+                   "as that many workers would run them (1: one engine, as one worker)")
     p.add_argument("--summary", type=checked.new_file, help="write the summary as JSON here")
     p.add_argument("--detectors", type=checked.existing_file, default=None,
                    help="detector configuration TOML (default models/detectors.toml if present)")

@@ -15,6 +15,7 @@ from typing import IO
 
 import orjson
 
+from anomon.cli.replay_jobs import ShardFailed, run_sharded
 from anomon.collector import tune_collector
 from anomon.core.alerts import Alert
 from anomon.core.detection_config import DetectionConfig
@@ -43,6 +44,11 @@ class _Progress:
         self.stream.write(f"\r  read {lines:,} lines ({rate:,.0f}/s)")
         self.stream.flush()
 
+    def shards(self, done: int, jobs: int) -> None:
+        if self.enabled:
+            self.stream.write(f"\r  {done} of {jobs} shards replayed")
+            self.stream.flush()
+
     def done(self) -> None:
         if self.enabled:
             self.stream.write("\r" + " " * 60 + "\r")
@@ -58,7 +64,8 @@ def detection_config(path: Path | None) -> DetectionConfig:
 def run_replay(args: argparse.Namespace) -> int:
     """Run the replay described by the parsed ``anomon replay`` arguments."""
     settings = Settings()
-    engine = Engine(detection_config(args.detectors), lateness_bound_s=settings.lateness_bound_s)
+    config = detection_config(args.detectors)
+    until = from_rfc3339(args.until) if args.until else None
     tune_collector()
     progress = _Progress(sys.stderr)
     with args.out.open("wb") as out, _open_optional(args.dlq) as dlq:
@@ -70,11 +77,27 @@ def run_replay(args: argparse.Namespace) -> int:
             if dlq is not None:
                 dlq.write(reject_record(reason, detail, raw) + b"\n")
 
-        replayer = Replayer(engine=engine, sweep_every_s=args.sweep_hours * HOUR,
-                            on_alert=on_alert, on_reject=on_reject)
-        until = from_rfc3339(args.until) if args.until else None
-        summary = replayer.run(read_lines(args.events), sort=not args.no_sort, until=until,
-                               progress=progress)
+        def on_reject_line(line: bytes) -> None:
+            if dlq is not None:
+                dlq.write(line + b"\n")
+
+        if args.jobs > 1:
+            try:
+                summary = run_sharded(
+                    args.events, args.jobs, config, settings.lateness_bound_s,
+                    on_alert=lambda line: out.write(line + b"\n"),
+                    on_reject=on_reject_line,
+                    sweep_every_s=args.sweep_hours * HOUR, sort=not args.no_sort, until=until,
+                    progress=progress.shards)
+            except ShardFailed as err:
+                progress.done()
+                return report("replay", str(err), fix="rerun with --jobs 1 to see where")
+        else:
+            engine = Engine(config, lateness_bound_s=settings.lateness_bound_s)
+            replayer = Replayer(engine=engine, sweep_every_s=args.sweep_hours * HOUR,
+                                on_alert=on_alert, on_reject=on_reject)
+            summary = replayer.run(read_lines(args.events), sort=not args.no_sort, until=until,
+                                   progress=progress)
     progress.done()
     result = summary.to_dict()
     rejected = ", ".join(f"{k} {v}" for k, v in sorted(summary.rejected.items())) or "none"
