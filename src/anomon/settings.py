@@ -14,6 +14,9 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DETECTORS_FILE = "detectors.toml"
+"""The detector configuration's name in ``models_dir``."""
+
 
 class Settings(BaseSettings):
     """Worker, topic and web settings. Override any field with ``ANOMON_<NAME>``."""
@@ -268,3 +271,12 @@ class Settings(BaseSettings):
             "committed together, at most once per commit_interval_ms)."
         ),
     )
+
+    @property
+    def detectors_file(self) -> Path:
+        """The detector configuration: ``detectors.toml`` in ``models_dir``.
+
+        >>> Settings(models_dir=Path("models")).detectors_file.as_posix()
+        'models/detectors.toml'
+        """
+        return self.models_dir / DETECTORS_FILE

@@ -43,6 +43,7 @@ def run_quality(args: argparse.Namespace) -> int:
 
     from anomon.core.detection_config import DetectionConfig
     from anomon.lab.matrix import REDUCED, VARIANTS, format_markdown, run_matrix, to_json
+    from anomon.settings import Settings
 
     if args.quality_command != "matrix":
         print("usage: anomon quality matrix [--help]", file=sys.stderr)
@@ -57,7 +58,7 @@ def run_quality(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown variant(s): {', '.join(unknown)} (see --list)", file=sys.stderr)
         return EXIT_USAGE
-    path = Path(args.detectors) if args.detectors else Path("models/detectors.toml")
+    path = Path(args.detectors) if args.detectors else Settings().detectors_file
     detection = DetectionConfig.load(path)
 
     def show(r: object) -> None:

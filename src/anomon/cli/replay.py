@@ -57,7 +57,7 @@ class _Progress:
 def detection_config(path: Path | None) -> DetectionConfig:
     """The ``--detectors`` file, or ``models/detectors.toml`` under the models dir."""
     if path is None:
-        path = Settings().models_dir / "detectors.toml"
+        path = Settings().detectors_file
     return DetectionConfig.load(path)
 
 

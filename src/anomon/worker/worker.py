@@ -100,7 +100,7 @@ class Worker:
         self.settings = settings
         self.partitions = partitions
         if engine is None:
-            config = DetectionConfig.load(settings.models_dir / "detectors.toml")
+            config = DetectionConfig.load(settings.detectors_file)
             engine = Engine(config, lateness_bound_s=settings.lateness_bound_s)
         self.engine = engine
         self.exactly_once = settings.processing_guarantee == "exactly_once"
