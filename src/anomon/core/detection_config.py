@@ -83,6 +83,12 @@ class RefundAbuseConfig(_Section):
     """Refunds out of proportion to purchases."""
 
     window_days: float = 45.0
+    short_window_days: float = Field(21.0, description="Also judged over this many days: a "
+                                     "frequent buyer's recent refunds are not diluted by the "
+                                     "orders from before they began.")
+    short_window_extra_surprise: float = Field(1.0, description="The short window's score must "
+                                               "clear the threshold by this much (1: ten times "
+                                               "less likely).")
     min_refunds: int = 3
     min_ratio: float = 0.5
     baseline_multiple: float = 3.0

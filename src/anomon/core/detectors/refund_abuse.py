@@ -3,16 +3,23 @@
 Fires when, over ``window_days``, there are at least ``min_refunds`` refunds,
 refunded value is at least ``min_ratio`` of purchased value, and that ratio is
 ``baseline_multiple`` x the customer's own earlier ratio (floored at the
-population's). Resolves when the ratio falls below ``resolve_ratio``. Score
+population's). The same is judged over the last ``short_window_days``: a
+frequent buyer who starts returning most orders has, over the long window,
+their orders from before it too, which dilute the share. The short window must
+also be ``short_window_extra_surprise`` more surprising than the rules'
+threshold (it counts refunds of orders from before it against the orders in
+it). Resolves when the ratio falls below ``resolve_ratio`` over both windows. Score
 and threshold are surprises (see :func:`refund_surprise`); the threshold is
 the surprise of ``min_refunds`` refunds at the smallest ratio that fires.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from anomon.core.alerts import Reason
+from anomon.core.detection_config import RefundAbuseConfig
 from anomon.core.detectors.base import NEVER, DetectionContext, Score, Verdict, surprise
 from anomon.core.events import Event
 from anomon.core.features import window_count, window_sum
@@ -35,6 +42,40 @@ def refund_surprise(refunds: int, ratio: float, baseline: float) -> float:
     return surprise(min(1.0, baseline / ratio) ** refunds)
 
 
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """Refunds against purchases over one window ending now."""
+
+    days: float
+    refunds: int
+    refunded: float
+    bought: float
+    baseline: float
+    penalty: float = 0.0
+    """Surprise it must show beyond the rules' threshold (see ``RefundAbuseDetector._windows``)."""
+
+    @property
+    def ratio(self) -> float:
+        if self.bought > 0:
+            return self.refunded / self.bought
+        return 10.0 if self.refunded > 0 else 0.0
+
+    def score(self) -> float:
+        return refund_surprise(self.refunds, self.ratio, self.baseline)
+
+    def threshold(self, cfg: RefundAbuseConfig) -> float:
+        """The surprise of ``min_refunds`` refunds at the smallest ratio that fires."""
+        return self.penalty + refund_surprise(
+            cfg.min_refunds, max(cfg.min_ratio, cfg.baseline_multiple * self.baseline),
+            self.baseline)
+
+    def fires(self, cfg: RefundAbuseConfig) -> bool:
+        ratio = self.ratio
+        return (self.refunds >= cfg.min_refunds and ratio >= cfg.min_ratio
+                and ratio >= cfg.baseline_multiple * self.baseline
+                and (self.penalty == 0.0 or self.score() >= self.threshold(cfg)))
+
+
 class RefundAbuseDetector:
     """Refund share far above the customer's own and the population's."""
 
@@ -42,7 +83,7 @@ class RefundAbuseDetector:
     event_types = frozenset({"refund", "purchase"})
     judges: Literal["before", "after"] = "after"
     name = "refund-ratio"
-    version = "2"
+    version = "3"
 
     def on_event(self, state: CustomerState, event: Event, ctx: DetectionContext) -> Verdict | None:
         if event.type == "refund":
@@ -61,54 +102,61 @@ class RefundAbuseDetector:
 
     def score(self, state: CustomerState, now: float, ctx: DetectionContext) -> Score:
         cfg = ctx.config.refund_abuse
-        refunds = window_count(state.refunds, now, cfg.window_days)
-        refunded = window_sum(state.refunds, now, cfg.window_days)
-        bought = window_sum(state.purchases, now, cfg.window_days)
-        ratio = refunded / bought if bought > 0 else (10.0 if refunded > 0 else 0.0)
-        baseline = self._baseline(state, refunded, bought, ctx)
-        return Score(refund_surprise(refunds, ratio, baseline), refund_surprise(
-            cfg.min_refunds, max(cfg.min_ratio, cfg.baseline_multiple * baseline), baseline))
+        best = max(self._windows(state, now, ctx),
+                   key=lambda w: w.score() - w.threshold(cfg))
+        return Score(best.score(), best.threshold(cfg))
 
     @staticmethod
-    def _baseline(state: CustomerState, refunded: float, bought: float,
-                  ctx: DetectionContext) -> float:
+    def _window(state: CustomerState, now: float, days: float, ctx: DetectionContext,
+                penalty: float = 0.0) -> _Window:
+        refunds = window_count(state.refunds, now, days)
+        refunded = window_sum(state.refunds, now, days)
+        bought = window_sum(state.purchases, now, days)
         earlier_refunds = max(0.0, state.refund_total - refunded)
         earlier_bought = max(0.0, state.spend_total - bought)
         own = earlier_refunds / earlier_bought if earlier_bought > 0 else 0.0
-        return max(own, ctx.population.refund_ratio)
+        return _Window(days, refunds, refunded, bought, max(own, ctx.population.refund_ratio),
+                       penalty)
+
+    def _windows(self, state: CustomerState, now: float, ctx: DetectionContext) -> list[_Window]:
+        """The long window, then the short one.
+
+        The short one is a second test, and it sees refunds of orders from
+        before it began against the orders within it: its score must also
+        clear the threshold by ``short_window_extra_surprise`` (1: ten times
+        less likely for an unchanged customer).
+        """
+        cfg = ctx.config.refund_abuse
+        penalty = cfg.short_window_extra_surprise
+        return [self._window(state, now, cfg.window_days, ctx),
+                self._window(state, now, cfg.short_window_days, ctx, penalty)]
 
     def _judge(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
         cfg = ctx.config.refund_abuse
-        refunds = window_count(state.refunds, now, cfg.window_days)
         is_open = state.is_open(self.kind)
-        if not is_open and refunds < cfg.min_refunds:
-            return None  # too few refunds to fire: no need to sum the window
-        refunded = window_sum(state.refunds, now, cfg.window_days)
-        bought = window_sum(state.purchases, now, cfg.window_days)
-        ratio = refunded / bought if bought > 0 else (10.0 if refunded > 0 else 0.0)
+        if not is_open and window_count(state.refunds, now, cfg.window_days) < cfg.min_refunds:
+            return None  # too few refunds to fire in either window: no need to sum them
+        windows = self._windows(state, now, ctx)
         if is_open:
-            if ratio < cfg.resolve_ratio:
+            if all(w.ratio < cfg.resolve_ratio for w in windows):
                 return Verdict(self.kind, firing=False)
             return None
-        if refunds < cfg.min_refunds or ratio < cfg.min_ratio:
+        firing = [w for w in windows if w.fires(cfg)]
+        if not firing:
             return None
-        baseline = self._baseline(state, refunded, bought, ctx)
-        if ratio < cfg.baseline_multiple * baseline:
-            return None
+        best = max(firing, key=lambda w: w.score() - w.threshold(cfg))
         return Verdict(
             self.kind,
             firing=True,
-            score=round(refund_surprise(refunds, ratio, baseline), 3),
-            threshold=round(refund_surprise(
-                cfg.min_refunds, max(cfg.min_ratio, cfg.baseline_multiple * baseline),
-                baseline), 3),
+            score=round(best.score(), 3),
+            threshold=round(best.threshold(cfg), 3),
             events=list(state.evidence.get(self.kind, [])),
             reasons=[
-                Reason(feature="refund_ratio", value=round(ratio, 3),
-                       baseline=round(baseline, 3),
-                       text=(f"refunded {ratio:.0%} of purchases in {cfg.window_days:.0f} days; "
-                             f"usually {baseline:.0%}")),
-                Reason(feature="refunds_in_window", value=float(refunds), baseline=0.0,
-                       text=f"{refunds} refunds in {cfg.window_days:.0f} days"),
+                Reason(feature="refund_ratio", value=round(best.ratio, 3),
+                       baseline=round(best.baseline, 3),
+                       text=(f"refunded {best.ratio:.0%} of purchases in {best.days:.0f} days; "
+                             f"usually {best.baseline:.0%}")),
+                Reason(feature="refunds_in_window", value=float(best.refunds), baseline=0.0,
+                       text=f"{best.refunds} refunds in {best.days:.0f} days"),
             ],
         )
