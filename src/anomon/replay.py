@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -57,6 +57,16 @@ class ReplaySummary:
     @property
     def events_per_s(self) -> float:
         return self.events_in / self.seconds if self.seconds > 0 else 0.0
+
+    def add(self, part: dict[str, Any]) -> None:
+        """Add the counts of another summary's :meth:`to_dict` (a shard of the same input)."""
+        self.events_in += part["events_in"]
+        self.processed += part["processed"]
+        self.duplicate += part["duplicate"]
+        self.late += part["late"]
+        self.rejected.update(part["rejected"])
+        self.alerts.update(part["alerts"])
+        self.customers += part["customers"]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -227,3 +237,22 @@ def reject_record(reason: str, detail: str, raw: bytes) -> bytes:
     """A rejected line as one JSON line: reason, detail and the raw text."""
     return orjson.dumps({"reason": reason, "detail": detail,
                          "raw": raw.decode("utf-8", errors="replace")})
+
+
+def file_writers(
+    out: IO[bytes], rejects: IO[bytes] | None
+) -> tuple[Callable[[Alert], None], Callable[[str, str, bytes], None]]:
+    """``on_alert`` and ``on_reject`` for a :class:`Replayer` writing JSON lines to files.
+
+    Alerts go to ``out``; rejected lines, as :func:`reject_record`, to
+    ``rejects`` (dropped when it is ``None``).
+    """
+
+    def on_alert(alert: Alert) -> None:
+        out.write(alert.to_bytes() + b"\n")
+
+    def on_reject(reason: str, detail: str, raw: bytes) -> None:
+        if rejects is not None:
+            rejects.write(reject_record(reason, detail, raw) + b"\n")
+
+    return on_alert, on_reject

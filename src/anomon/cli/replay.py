@@ -17,12 +17,11 @@ import orjson
 
 from anomon.cli.replay_jobs import ShardFailed, run_sharded
 from anomon.collector import tune_collector
-from anomon.core.alerts import Alert
 from anomon.core.detection_config import DetectionConfig
 from anomon.core.engine import Engine
 from anomon.core.timeutil import HOUR, from_rfc3339
 from anomon.exits import EXIT_FAIL, EXIT_OK, report
-from anomon.replay import Replayer, read_lines, reject_record
+from anomon.replay import Replayer, file_writers, read_lines
 from anomon.settings import Settings
 
 
@@ -69,30 +68,17 @@ def run_replay(args: argparse.Namespace) -> int:
     tune_collector()
     progress = _Progress(sys.stderr)
     with args.out.open("wb") as out, _open_optional(args.dlq) as dlq:
-
-        def on_alert(alert: Alert) -> None:
-            out.write(alert.to_bytes() + b"\n")
-
-        def on_reject(reason: str, detail: str, raw: bytes) -> None:
-            if dlq is not None:
-                dlq.write(reject_record(reason, detail, raw) + b"\n")
-
-        def on_reject_line(line: bytes) -> None:
-            if dlq is not None:
-                dlq.write(line + b"\n")
-
         if args.jobs > 1:
             try:
                 summary = run_sharded(
-                    args.events, args.jobs, config, settings.lateness_bound_s,
-                    on_alert=lambda line: out.write(line + b"\n"),
-                    on_reject=on_reject_line,
+                    args.events, args.jobs, config, settings.lateness_bound_s, out, dlq,
                     sweep_every_s=args.sweep_hours * HOUR, sort=not args.no_sort, until=until,
                     progress=progress.shards)
             except ShardFailed as err:
                 progress.done()
                 return report("replay", str(err), fix="rerun with --jobs 1 to see where")
         else:
+            on_alert, on_reject = file_writers(out, dlq)
             engine = Engine(config, lateness_bound_s=settings.lateness_bound_s)
             replayer = Replayer(engine=engine, sweep_every_s=args.sweep_hours * HOUR,
                                 on_alert=on_alert, on_reject=on_reject)

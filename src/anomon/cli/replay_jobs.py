@@ -32,6 +32,7 @@ import contextlib
 import heapq
 import multiprocessing
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -41,16 +42,15 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
-from typing import Any, cast
+from typing import IO, Any, cast
 
 import orjson
 
-from anomon.core.alerts import Alert
 from anomon.core.detection_config import DetectionConfig
 from anomon.core.engine import Engine
 from anomon.core.timeutil import from_rfc3339
 from anomon.ops.embedded_broker import die_with_parent
-from anomon.replay import Replayer, ReplaySummary, read_lines, reject_record
+from anomon.replay import Replayer, ReplaySummary, file_writers, read_lines
 
 STOP_S = 5.0  # a shard asked to stop gets this long before it is killed
 
@@ -112,13 +112,7 @@ def _run_shard(job: ShardJob, conn: Connection, parent_pid: int) -> None:
 
     try:
         with job.alerts.open("wb") as out, job.rejected.open("wb") as dlq:
-
-            def on_alert(alert: Alert) -> None:
-                out.write(alert.to_bytes() + b"\n")
-
-            def on_reject(reason: str, detail: str, raw: bytes) -> None:
-                dlq.write(reject_record(reason, detail, raw) + b"\n")
-
+            on_alert, on_reject = file_writers(out, dlq)
             replayer = Replayer(engine=Engine(job.config, job.lateness_bound_s),
                                 sweep_every_s=job.sweep_every_s, on_alert=on_alert,
                                 on_reject=on_reject)
@@ -135,23 +129,13 @@ class ShardFailed(RuntimeError):
     """A shard stopped with an error, or died."""
 
 
-def _merge_alerts(parts: list[Path], on_alert: Callable[[bytes], None]) -> None:
-    """The shards' alerts, each already in event-time order, merged in event-time order."""
+def _merge_alerts(parts: list[Path], out: IO[bytes]) -> None:
+    """The shards' alert lines, each file in event-time order, merged in event-time order."""
     with contextlib.ExitStack() as stack:
         files = [stack.enter_context(part.open("rb")) for part in parts]
         keyed = [((from_rfc3339(orjson.loads(line)["ts"]), line) for line in f) for f in files]
         for _, line in heapq.merge(*keyed, key=lambda item: item[0]):
-            on_alert(line.rstrip(b"\n"))
-
-
-def _add(total: ReplaySummary, part: dict[str, Any]) -> None:
-    total.events_in += part["events_in"]
-    total.processed += part["processed"]
-    total.duplicate += part["duplicate"]
-    total.late += part["late"]
-    total.rejected.update(part["rejected"])
-    total.alerts.update(part["alerts"])
-    total.customers += part["customers"]
+            out.write(line)
 
 
 class _Stop(Exception):
@@ -167,8 +151,8 @@ def run_sharded(
     jobs: int,
     config: DetectionConfig,
     lateness_bound_s: float,
-    on_alert: Callable[[bytes], None],
-    on_reject: Callable[[bytes], None],
+    out: IO[bytes],
+    rejects: IO[bytes] | None,
     sweep_every_s: float,
     sort: bool = True,
     until: float | None = None,
@@ -176,10 +160,12 @@ def run_sharded(
 ) -> ReplaySummary:
     """Replay ``events`` with ``jobs`` engines in as many processes; the summed summary.
 
-    ``on_alert`` gets each alert's JSON line, ``on_reject`` each rejected
-    line's record, after every shard has finished; ``progress`` the number of
-    shards done of ``jobs``. Raises :class:`ShardFailed` if a shard fails, and
-    ``KeyboardInterrupt`` on SIGTERM or SIGHUP, once every shard is stopped.
+    Once every shard has finished, their alerts go to ``out`` in event-time
+    order and their rejected lines to ``rejects`` (shard by shard; dropped when
+    it is ``None``), as :func:`~anomon.replay.file_writers` writes them.
+    ``progress`` gets the number of shards done of ``jobs``. Raises
+    :class:`ShardFailed` if a shard fails, and ``KeyboardInterrupt`` on SIGTERM
+    or SIGHUP, once every shard is stopped.
     """
     started = time.perf_counter()
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
@@ -200,11 +186,11 @@ def run_sharded(
                 processes.append(process)
                 conns.append(mine)
             total = _gather(conns, processes, progress)
-            _merge_alerts([job.alerts for job in shards], on_alert)
-            for job in shards:
-                with job.rejected.open("rb") as fh:
-                    for line in fh:
-                        on_reject(line.rstrip(b"\n"))
+            _merge_alerts([job.alerts for job in shards], out)
+            if rejects is not None:
+                for job in shards:
+                    with job.rejected.open("rb") as fh:
+                        shutil.copyfileobj(fh, rejects)
     except _Stop as stop:
         raise KeyboardInterrupt(str(stop)) from None
     finally:
@@ -241,7 +227,7 @@ def _gather(conns: list[Connection], processes: list[Any],
                     for other in conns:
                         other.send(end)
             else:
-                _add(total, value)
+                total.add(value)
                 done.add(i)
                 if progress is not None:
                     progress(len(done), len(conns))

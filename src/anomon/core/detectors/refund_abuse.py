@@ -70,10 +70,12 @@ class _Window:
             self.baseline)
 
     def fires(self, cfg: RefundAbuseConfig) -> bool:
+        """The rules hold and the score clears the threshold (which the rules imply when
+        ``penalty`` is 0: more refunds, each at a higher ratio, are less likely)."""
         ratio = self.ratio
         return (self.refunds >= cfg.min_refunds and ratio >= cfg.min_ratio
                 and ratio >= cfg.baseline_multiple * self.baseline
-                and (self.penalty == 0.0 or self.score() >= self.threshold(cfg)))
+                and self.score() >= self.threshold(cfg))
 
 
 class RefundAbuseDetector:
