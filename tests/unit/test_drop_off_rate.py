@@ -49,3 +49,23 @@ def test_the_decline_test_starts_once_the_customer_has_enough_gaps() -> None:
     assert state.decline[1] == 0.0  # no reference rate: no decline test yet
     state, _, _ = _customer([7.0] * needed)
     assert 0.0 < state.decline[1] < 1.0 / 7.0  # a cautious reference, below the rate
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_basket_gaps_kept_as_orders_come_and_go_equal_a_recount(seed: int) -> None:
+    """Orders of 2025 in bursts, some late, over two years: the window is capped (48) and
+    expires (a year), and its gaps kept order by order are exactly those counted afresh."""
+    rng = random.Random(seed)
+    state = CustomerState.new("c1", 1.7e9)
+    t = 1.7e9
+    for _ in range(400):
+        t += rng.choice([0.05, 0.3, 1.0, 4.0]) * rng.random() * DAY
+        late = rng.random() < 0.1
+        ts = t - rng.random() * 2 * DAY if late else t
+        add_purchase(state, ts, 20.0)
+        kept = (state.basket_n, state.basket_s)
+        recount = CustomerState.from_bytes(state.to_bytes())
+        recount.basket_n = -1  # as a state stored before the fields: counted on first read
+        assert basket_gaps(recount) == basket_gaps(state)
+        assert kept[0] == -1 or kept == (recount.basket_n, recount.basket_s)
+    assert len(state.purchases) == 48

@@ -95,9 +95,42 @@ def add_purchase(
     state.spend_total += amount
     if last is None or ts > last:
         state.last_purchase_ts = ts
-    _insert(state.purchases, ts, amount, MAX_PURCHASES)
-    _expire(state.purchases, ts, PURCHASE_HORIZON_DAYS)
+    _add_to_purchases(state, ts, amount)
     return learned_gap
+
+
+def _add_to_purchases(state: CustomerState, ts: float, amount: float) -> None:
+    """Add an order to the purchase window, capped and expired, keeping its basket gaps.
+
+    An order after the newest adds its gap; each order that leaves from the front
+    takes the gap after it away. The float of any event time after July 1970 is a
+    multiple of 2**-28 s, and a window's gaps (about a year) add up to less than
+    2**25 s: these sums and differences are exact, equal to a recount. A late order
+    inserted before the newest leaves the gaps to be recounted (:func:`basket_gaps`).
+    """
+    window = state.purchases
+    n, seconds = state.basket_n, state.basket_s
+    if not window or ts >= window[-1][0]:
+        if window and n >= 0:
+            gap = ts - window[-1][0]
+            if gap >= MIN_GAP_S:
+                n += 1
+                seconds += gap
+        window.append([ts, amount])
+    else:
+        bisect.insort(window, [ts, amount])
+        n = -1
+    cutoff = ts - PURCHASE_HORIZON_DAYS * DAY
+    drop = len(window) - MAX_PURCHASES  # at most one, the oldest
+    while drop > 0 or window[0][0] < cutoff:  # the order added is never before the cutoff
+        if n >= 0:
+            gap = window[1][0] - window[0][0]
+            if gap >= MIN_GAP_S:
+                n -= 1
+                seconds -= gap
+        del window[0]
+        drop -= 1
+    state.basket_n, state.basket_s = n, (seconds if n > 0 else 0.0)
 
 
 BURST_DAYS = 0.25
@@ -141,18 +174,25 @@ def basket_gaps(state: CustomerState) -> tuple[int, float]:
     >>> basket_gaps(s)
     (2, 29.8)
     """
+    if state.basket_n < 0:
+        state.basket_n, state.basket_s = _count_baskets(state.purchases)
+    return state.basket_n, state.basket_s / DAY
+
+
+def _count_baskets(window: list[list[float]]) -> tuple[int, float]:
+    """``(gaps, seconds)`` of a time-sorted purchase window, counted."""
     gaps, seconds = 0, 0.0
-    if not state.purchases:
+    if not window:
         return gaps, seconds
-    window = iter(state.purchases)
-    before = next(window)[0]
-    for item in window:  # about twice per order: a plain loop, in seconds
+    items = iter(window)
+    before = next(items)[0]
+    for item in items:
         gap = item[0] - before
         before = item[0]
         if gap >= MIN_GAP_S:
             gaps += 1
             seconds += gap
-    return gaps, seconds / DAY
+    return gaps, seconds
 
 
 def add_refund(state: CustomerState, ts: float, amount: float) -> None:

@@ -102,6 +102,11 @@ class CustomerState:
     # when next_check_ts is only a lower bound (see Engine.sweep): the event time it was
     # scheduled at, to schedule from again; None when it is exact
     bound_from_ts: float | None = None
+    # the purchase window's gaps between baskets and their total in seconds (see
+    # anomon.core.features.basket_gaps), kept up to date as orders come and go;
+    # basket_n -1: not counted yet (a state stored before these fields)
+    basket_n: int = -1
+    basket_s: float = 0.0
 
     @classmethod
     def new(cls, customer_id: str, now: float, partition: int = -1) -> CustomerState:
