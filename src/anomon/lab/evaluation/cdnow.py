@@ -124,7 +124,9 @@ class CdnowReport:
             drop = ("-" if c.drop_off_precision is None
                     else f"{c.drop_off_precision:.3f} of {c.drop_off_open:,}")
             progressive = "-" if c.progressive_auc is None else f"{c.progressive_auc:.3f}"
-            out += [f"  drop-off alerts open at the cutoff, precision: {drop}{_context(c)}",
+            context = "; ".join(drop_off_context(c))
+            drop += f" ({context})" if context else ""
+            out += [f"  drop-off alerts open at the cutoff, precision: {drop}",
                     f"  anomon log-loss {c.anomon_log_loss:.3f}; delayed progressive "
                     f"validation ROC AUC of its labels: {progressive}", ""]
         return "\n".join(out).rstrip()
@@ -270,16 +272,17 @@ def evaluate_cutoff(rows: list[Purchase], config: DetectionConfig | None, cutoff
     )
 
 
-def _context(c: CutoffResult) -> str:
-    """What a drop-off precision compares with: the base rate, and the most surprising alerts."""
+def drop_off_context(c: CutoffResult) -> list[str]:
+    """What drop-off's precision compares with: the share gone among the customers it
+    judges, the most surprising alerts' precision, and both by the customer's orders."""
     parts = []
     if c.drop_off_base_rate is not None:
-        parts.append(f"gone among repeat buyers: {c.drop_off_base_rate:.3f}")
-    parts += [f"the {k:,} most surprising: {p:.3f}"
+        parts.append(f"gone among the repeat buyers it judges: {c.drop_off_base_rate:.3f}")
+    parts += [f"the {k:,} most surprising at the cutoff: {p:.3f}"
               for k, p in c.drop_off_precision_ranked.items()]
-    parts += [f"{b} orders: {p:.3f} of {n:,}, gone {base:.3f}"
+    parts += [f"{b} orders: {p:.3f} of {n:,} (all with {b}: {base:.3f} gone)"
               for b, (n, p, base) in c.drop_off_by_orders.items()]
-    return f" ({'; '.join(parts)})" if parts else ""
+    return parts
 
 
 def _orders_bucket(n: int) -> str:

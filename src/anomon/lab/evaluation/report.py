@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from anomon.lab.evaluation.cdnow import ANOMON, BGNBD, CdnowReport
+from anomon.lab.evaluation.cdnow import ANOMON, BGNBD, CdnowReport, drop_off_context
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +50,7 @@ def markdown(report: CdnowReport) -> str:
         drop = ("none open" if c.drop_off_precision is None
                 else f"{c.drop_off_precision:.3f} ({c.drop_off_open:,} open)")
         progressive = "-" if c.progressive_auc is None else f"{c.progressive_auc:.3f}"
-        if c.drop_off_base_rate is not None:
-            drop += f"; gone among the repeat buyers it judges: {c.drop_off_base_rate:.3f}"
-        ranked = ", ".join(f"{p:.3f} of the {k:,} most surprising"
-                           for k, p in c.drop_off_precision_ranked.items())
-        if ranked:
-            drop += f"; ranked by surprise at the cutoff: {ranked}"
-        by_orders = ", ".join(f"{b} orders {p:.3f} of {n:,} (all with {b}: {base:.3f} gone)"
-                              for b, (n, p, base) in c.drop_off_by_orders.items())
-        if by_orders:
-            drop += f"; by the customer's orders: {by_orders}"
+        drop = "; ".join([drop, *drop_off_context(c)])
         lines += ["", f"- drop-off alerts open at the cutoff, precision: {drop}",
                   f"- anomon log-loss: {c.anomon_log_loss:.3f}",
                   f"- delayed progressive validation ROC AUC of the learned labels: "
