@@ -41,3 +41,12 @@ def test_the_short_window_must_clear_the_threshold_by_its_extra_surprise(
     alerts = _frequent_buyer_who_starts_returning(history).replay(
         until_day=125, engine=_engine(short_window_extra_surprise=4.0))
     assert not [a for a in alerts if a.kind.value == "refund_abuse"]
+
+
+def test_a_short_window_set_wider_than_the_long_one_is_still_judged(history: History) -> None:
+    """The refunds are counted over the wider of the two windows before either is judged."""
+    alerts = _frequent_buyer_who_starts_returning(history).replay(
+        until_day=125, engine=_engine(window_days=2.0, short_window_days=21.0))
+    fired = [a for a in alerts if a.kind.value == "refund_abuse" and a.status == "firing"]
+    assert len(fired) == 1
+    assert "in 21 days" in fired[0].reasons[0].text

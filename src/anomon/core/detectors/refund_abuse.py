@@ -136,7 +136,8 @@ class RefundAbuseDetector:
     def _judge(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
         cfg = ctx.config.refund_abuse
         is_open = state.is_open(self.kind)
-        if not is_open and window_count(state.refunds, now, cfg.window_days) < cfg.min_refunds:
+        widest = max(cfg.window_days, cfg.short_window_days)  # the "short" one may be set wider
+        if not is_open and window_count(state.refunds, now, widest) < cfg.min_refunds:
             return None  # too few refunds to fire in either window: no need to sum them
         windows = self._windows(state, now, ctx)
         if is_open:
