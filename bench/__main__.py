@@ -1,7 +1,9 @@
 """Run the benchmark and write ``bench/RESULTS.md`` and ``bench/results.json``.
 
 ``python -m bench --help`` for the options. Figures are medians of repeated runs;
-on a shared machine compare ratios rather than absolute numbers.
+on a shared machine compare ratios rather than absolute numbers. Entries of
+``results.json`` that other commands add (``python -m bench.replay_speed --write``:
+``replay_vs_base``) and that this run does not measure are kept.
 """
 
 from __future__ import annotations
@@ -74,6 +76,23 @@ def memory(customers: int) -> dict[str, Any]:
     return dict(json.loads(out.stdout))
 
 
+def kept_entries(path: Path, results: dict[str, Any]) -> dict[str, Any]:
+    """The entries of the results file at ``path`` that ``results`` does not replace.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     old = Path(tmp) / "results.json"
+    ...     _ = old.write_text('{"replay": 1, "replay_vs_base": 2}')
+    ...     kept_entries(old, {"replay": 3}), kept_entries(Path(tmp) / "none.json", {})
+    ({'replay_vs_base': 2}, {})
+    """
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in old.items() if k not in results} if isinstance(old, dict) else {}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--customers", type=int, default=1000,
@@ -119,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                                        args.kill_runs, args.seconds, args.recovery_customers)
     print(json.dumps(results, indent=2))
     if not args.no_write and not args.quick:
+        results = {**kept_entries(HERE / "results.json", results), **results}
         (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         (HERE / "RESULTS.md").write_text(render(results))
     return 0
