@@ -84,11 +84,12 @@ def measure(shape: float, mean_gap: float, rng: np.random.Generator,
     def real_over(silence: float) -> float:
         return round(float((baskets > silence).mean()) / P, 2)
 
-    silences = {"log_variance": gamma.isf(P, shapes["log_variance"],
-                                          scale=mean / shapes["log_variance"]),
-                "moments": gamma.isf(P, shapes["moments"], scale=mean / shapes["moments"]),
-                "censored": gamma.isf(P * gamma.sf(MIN_GAP_DAYS, k_fit, scale=theta_fit),
-                                      k_fit, scale=theta_fit)}
+    # the first two: a gamma of that shape with the basket gaps' mean; the censored fit:
+    # its own gamma, given a gap of at least MIN_GAP_DAYS
+    silences = {name: gamma.isf(P, shapes[name], scale=mean / shapes[name])
+                for name in ("log_variance", "moments")}
+    silences["censored"] = gamma.isf(P * gamma.sf(MIN_GAP_DAYS, k_fit, scale=theta_fit),
+                                     k_fit, scale=theta_fit)
     per_window: dict[str, list[float]] = {name: [] for name in shapes}
     for _ in range(draws):
         run = rng.gamma(shape, mean_gap / shape, 4 * WINDOW_GAPS)
