@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import random
 
+import orjson
 import pytest
 
 from anomon.core.detection_config import DetectionConfig
 from anomon.core.detectors.base import DetectionContext
 from anomon.core.detectors.drop_off import DropOffDetector
-from anomon.core.features import add_purchase, basket_gaps
+from anomon.core.features import add_purchase, basket_gaps, merged_orders
 from anomon.core.population import PopulationBaseline
 from anomon.core.state import CustomerState
 from anomon.core.timeutil import DAY
@@ -63,9 +64,27 @@ def test_the_basket_gaps_kept_as_orders_come_and_go_equal_a_recount(seed: int) -
         late = rng.random() < 0.1
         ts = t - rng.random() * 2 * DAY if late else t
         add_purchase(state, ts, 20.0)
-        kept = (state.basket_n, state.basket_s)
+        kept = (state.basket_n, state.basket_s, state.basket_m)
+        kept_logs = state.basket_l
         recount = CustomerState.from_bytes(state.to_bytes())
         recount.basket_n = -1  # as a state stored before the fields: counted on first read
         assert basket_gaps(recount) == basket_gaps(state)
-        assert kept[0] == -1 or kept == (recount.basket_n, recount.basket_s)
+        assert merged_orders(recount)[0] == merged_orders(state)[0]
+        assert merged_orders(recount)[1] == pytest.approx(merged_orders(state)[1], abs=1e-9)
+        assert kept[0] == -1 or kept == (recount.basket_n, recount.basket_s, recount.basket_m)
+        assert kept[0] == -1 or kept_logs == pytest.approx(recount.basket_l, abs=1e-9)
     assert len(state.purchases) == 48
+
+
+def test_a_state_stored_before_the_merged_orders_were_kept_counts_them_on_first_read() -> None:
+    state = CustomerState.new("c1", 1.7e9)
+    for day in (0.0, 5.0, 5.1, 12.0, 12.2, 20.0):
+        add_purchase(state, 1.7e9 + day * DAY, 20.0)
+    merged, logs = merged_orders(state)
+    assert merged == 2
+    older = orjson.loads(state.to_bytes())[:-2]  # the array before the two fields
+    restored = CustomerState.from_bytes(orjson.dumps(older))
+    assert restored.basket_m == -1
+    assert merged_orders(restored) == (merged, pytest.approx(logs))
+    add_purchase(restored, 1.7e9 + 20.1 * DAY, 20.0)
+    assert merged_orders(restored)[0] == 3

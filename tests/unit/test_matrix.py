@@ -55,12 +55,13 @@ def _pooled(results: dict[str, VariantResult], kind: str) -> float:
 
 
 def test_stops_are_caught_in_time(results: dict[str, VariantResult]) -> None:
-    assert _pooled(results, "drop_off/stop") >= 0.92  # 0.96 today
+    assert _pooled(results, "drop_off/stop") >= 0.92  # 0.97 today
 
 
 def test_declines_are_caught_as_often_as_today(results: dict[str, VariantResult]) -> None:
-    """A regression guard: declines stay below the 0.6 goal (see docs/quality.md)."""
-    assert _pooled(results, "drop_off/decline") >= 0.3  # 0.32 today
+    """A regression guard: pooled over these variants declines are below the 0.6 goal
+    (bursty buyers and web shops, see docs/quality.md)."""
+    assert _pooled(results, "drop_off/decline") >= 0.42  # 0.48 today (0.32 before the fit)
 
 
 @pytest.mark.parametrize("name", REDUCED)

@@ -26,6 +26,9 @@ _TS = itemgetter(0)  # a window item's time
 EW_ALPHA = 0.15  # weight of the newest gap or amount once a customer has history
 MIN_GAP_DAYS = 0.5  # orders closer than this share one basket for the rhythm
 MIN_GAP_S = MIN_GAP_DAYS * DAY
+SPLIT_ORDER_S = 600.0
+"""Orders closer than this (seconds) are one order sent in parts (its lines, a second
+payment): merged into the basket, but no short gap (see :func:`merged_orders`)."""
 PROTECT_AFTER_GAPS = 4
 PROTECT_SD = 3.0
 VALUE_HALF_LIFE_DAYS = 180.0
@@ -105,17 +108,24 @@ def _add_to_purchases(state: CustomerState, ts: float, amount: float) -> None:
     An order after the newest adds its gap; each order that leaves from the front
     takes the gap after it away. The float of any event time after July 1970 is a
     multiple of 2**-28 s, and a window's gaps (about a year) add up to less than
-    2**25 s: these sums and differences are exact, equal to a recount. A late order
-    inserted before the newest leaves the gaps to be recounted (:func:`basket_gaps`).
+    2**25 s: these sums and differences are exact, equal to a recount (the sum of
+    the gaps' logs and the merged orders are kept too, the logs to within rounding).
+    A late order inserted before the newest leaves the gaps to be recounted
+    (:func:`basket_gaps`).
     """
     window = state.purchases
-    n, seconds = state.basket_n, state.basket_s
+    n, seconds, merged, logs = state.basket_n, state.basket_s, state.basket_m, state.basket_l
+    if merged < 0:
+        n = -1
     if not window or ts >= window[-1][0]:
         if window and n >= 0:
             gap = ts - window[-1][0]
             if gap >= MIN_GAP_S:
                 n += 1
                 seconds += gap
+                logs += math.log(gap / DAY)
+            elif gap >= SPLIT_ORDER_S:
+                merged += 1
         window.append([ts, amount])
     else:
         bisect.insort(window, [ts, amount])
@@ -128,9 +138,16 @@ def _add_to_purchases(state: CustomerState, ts: float, amount: float) -> None:
             if gap >= MIN_GAP_S:
                 n -= 1
                 seconds -= gap
+                logs -= math.log(gap / DAY)
+            elif gap >= SPLIT_ORDER_S:
+                merged -= 1
         del window[0]
         drop -= 1
-    state.basket_n, state.basket_s = n, (seconds if n > 0 else 0.0)
+    if n > 0:
+        state.basket_n, state.basket_s, state.basket_m, state.basket_l = n, seconds, merged, logs
+    else:  # no gap left (or not counted): the sums start again from exact zeros
+        state.basket_n, state.basket_s = n, 0.0
+        state.basket_m, state.basket_l = (merged if n == 0 else -1), 0.0
 
 
 BURST_DAYS = 0.25
@@ -174,25 +191,49 @@ def basket_gaps(state: CustomerState) -> tuple[int, float]:
     >>> basket_gaps(s)
     (2, 29.8)
     """
-    if state.basket_n < 0:
-        state.basket_n, state.basket_s = _count_baskets(state.purchases)
+    if state.basket_n < 0 or state.basket_m < 0:
+        _recount_baskets(state)
     return state.basket_n, state.basket_s / DAY
 
 
-def _count_baskets(window: list[list[float]]) -> tuple[int, float]:
-    """``(gaps, seconds)`` of a time-sorted purchase window, counted."""
-    gaps, seconds = 0, 0.0
-    if not window:
-        return gaps, seconds
-    items = iter(window)
-    before = next(items)[0]
-    for item in items:
-        gap = item[0] - before
-        before = item[0]
+def merged_orders(state: CustomerState) -> tuple[int, float]:
+    """``(merged, log_total)``: orders of the purchase window less than ``MIN_GAP_DAYS`` after
+    the one before (merged into its basket), and the sum of the log basket gaps (days).
+
+    An order less than ``SPLIT_ORDER_S`` after the one before is the same order
+    sent in parts, not a short gap: a shop that sends each line of an order as
+    an event must not make its customers look bursty.
+
+    With :func:`basket_gaps` they are what a gamma fit needs that counts each merged
+    order as a gap known only to be short (:func:`anomon.core.detectors.renewal.censored_shape`).
+    Kept up to date as orders come and go, like the basket gaps.
+
+    >>> from anomon.core.state import CustomerState
+    >>> s = CustomerState.new("c1", now=0.0)
+    >>> for day in (0.0, 10.0, 10.2, 30.0):
+    ...     _ = add_purchase(s, day * DAY, 20.0)
+    >>> merged, log_total = merged_orders(s)
+    >>> merged, round(log_total, 4) == round(math.log(10.0) + math.log(19.8), 4)
+    (1, True)
+    """
+    if state.basket_n < 0 or state.basket_m < 0:
+        _recount_baskets(state)
+    return state.basket_m, state.basket_l
+
+
+def _recount_baskets(state: CustomerState) -> None:
+    """Count the basket gaps, their seconds, the merged orders and the gaps' log days afresh."""
+    gaps, seconds, merged, logs = 0, 0.0, 0, 0.0
+    window = state.purchases
+    for i in range(1, len(window)):
+        gap = window[i][0] - window[i - 1][0]
         if gap >= MIN_GAP_S:
             gaps += 1
             seconds += gap
-    return gaps, seconds
+            logs += math.log(gap / DAY)
+        elif gap >= SPLIT_ORDER_S:
+            merged += 1
+    state.basket_n, state.basket_s, state.basket_m, state.basket_l = gaps, seconds, merged, logs
 
 
 def add_refund(state: CustomerState, ts: float, amount: float) -> None:

@@ -107,6 +107,10 @@ class CustomerState:
     # basket_n -1: not counted yet (a state stored before these fields)
     basket_n: int = -1
     basket_s: float = 0.0
+    # and its orders merged into a basket (less than MIN_GAP_DAYS after the one before) and
+    # the sum of the basket gaps' logs (days); basket_m -1: not counted yet
+    basket_m: int = -1
+    basket_l: float = 0.0
 
     @classmethod
     def new(cls, customer_id: str, now: float, partition: int = -1) -> CustomerState:

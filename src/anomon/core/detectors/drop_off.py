@@ -72,9 +72,10 @@ from anomon.core.detectors.renewal import (
     days_to_evidence,
     in_gap_evidence,
     renewal,
+    silence_renewal,
 )
 from anomon.core.events import Event
-from anomon.core.features import basket_gaps
+from anomon.core.features import MIN_GAP_DAYS, basket_gaps, merged_orders
 from anomon.core.state import CustomerState
 from anomon.core.timeutil import DAY
 
@@ -197,6 +198,23 @@ class DropOffDetector:
         self._models[channel] = (key, model)
         return model
 
+    def silence_model(self, state: CustomerState, channel: str,
+                      ctx: DetectionContext) -> Renewal:
+        """The model a channel's silence is judged by: for purchases, the fitted order
+        process once there are enough gaps (:func:`silence_renewal`)."""
+        model = self.model(state, channel, ctx)
+        if channel != "purchase":
+            return model
+        key = self._models["purchase"][0]
+        last = self._models.get("purchase_silence")
+        if last is not None and last[0] == key:
+            return last[1]
+        gaps, days = basket_gaps(state)
+        merged, log_total = merged_orders(state)
+        out = silence_renewal(model, key[3], gaps, days, log_total, merged, MIN_GAP_DAYS)
+        self._models["purchase_silence"] = (key, out)
+        return out
+
     # -- hooks ----------------------------------------------------------------------------
 
     def on_event(self, state: CustomerState, event: Event, ctx: DetectionContext) -> Verdict | None:
@@ -272,7 +290,7 @@ class DropOffDetector:
                 continue
             model: Renewal | None = None
             if channel == "purchase":
-                model = purchase_model = self.model(state, channel, ctx)
+                model = purchase_model = self.silence_model(state, channel, ctx)
                 if not bound:
                     wait = model.silence_threshold_days(budgets[silence])
                 elif budgets[silence] * model.expected_gap > BOUND_MIN_P:
@@ -289,7 +307,7 @@ class DropOffDetector:
                     wait = max(model.silence_threshold_days(budgets[silence]), wait)
             ref = state.decline[2 * i + 1]
             if ref > 0.0 and decline in budgets:
-                model = model or self.model(state, channel, ctx)
+                model = self.model(state, channel, ctx)
                 h = cusum_threshold(budgets[decline], 1.0 / ref)
                 wait = min(wait, days_to_evidence(model.shape, ref, cfg.decline_ratio,
                                                   h - state.decline[2 * i]))
@@ -326,13 +344,14 @@ class DropOffDetector:
                 continue
             silence = max(0.0, (now - last) / DAY)
             eligible = silence >= cfg.min_silence_days
-            model = self.model(state, channel, ctx)
+            quiet = self.silence_model(state, channel, ctx)
             if channel == "activity":
                 eligible = eligible and gate_open
-            surprise = model.silence_surprise(silence)
+            surprise = quiet.silence_surprise(silence)
             out.append(_Test(channel, "silence", surprise,
-                             model.silence_threshold(budgets[f"{channel}_silence"]),
-                             silence, model, eligible=eligible))
+                             quiet.silence_threshold(budgets[f"{channel}_silence"]),
+                             silence, quiet, eligible=eligible))
+            model = self.model(state, channel, ctx)
             if channel == "purchase":  # as unlikely as the gate (see _gate_days)
                 gate_open = surprise >= cfg.activity_gate_gaps / LN10
             ref = state.decline[2 * i + 1]
