@@ -19,7 +19,9 @@ add up (a union bound: the tests need not be independent, and their p-values
 are never multiplied):
 
 * **silence**: the rate-weighted predictive survival of the current silence
-  falls below ``budget x expected gap``;
+  falls below ``budget x expected gap`` (for purchases, once the window holds
+  5 gaps, of the customer's fitted order process, merged orders counted as
+  short gaps: :func:`~anomon.core.detectors.renewal.silence_renewal`);
 * **decline**: a gamma-renewal CUSUM for a fall to ``decline_ratio`` x the
   reference rate (the posterior rate's 10% quantile, so an overestimated rate
   is no decline; frozen when the excursion starts) passes

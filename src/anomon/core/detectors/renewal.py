@@ -22,11 +22,15 @@ customer-day* rather than a p-value per gap:
   average run length under no change is at least ``e^h / lam0`` days, so the
   threshold ``h = ln(1 / (budget x expected gap))`` spends the same budget.
 
-The shape is used only as far as the data establish it: the log-gap variance
-is shrunk toward the Poisson value and widened for its uncertainty, so a
-bursty or new customer gets a heavy tail and only a well-established regular
-rhythm a light one (``shape``); the decline CUSUM weighs completed gaps by
-the customer's own shape once that is clearly regular (``rhythm_shape``, see
+A purchase silence is judged on the customer's fitted order process once
+there are :data:`FIT_MIN_GAPS` gaps (:func:`silence_renewal`): the gamma shape
+by maximum likelihood, orders merged into baskets counted as short gaps
+(:func:`censored_shape`). Otherwise the shape is used only as far as the log
+gaps establish it: their variance is shrunk toward the Poisson value and
+widened for its uncertainty, so a bursty or new customer gets a heavy tail and
+only a well-established regular rhythm a light one (``shape``); the decline
+CUSUM weighs completed gaps by the customer's own shape once that is clearly
+regular (``rhythm_shape``, see
 :data:`ESTABLISHED`). The rate is known only as well as the mean log gap it is
 estimated from: ``n / var`` pseudo-events (a gamma posterior's log has
 variance about ``1 / alpha``), so a bursty rhythm, whose gaps scatter widely,
