@@ -119,13 +119,9 @@ def _add_to_purchases(state: CustomerState, ts: float, amount: float) -> None:
         n = -1
     if not window or ts >= window[-1][0]:
         if window and n >= 0:
-            gap = ts - window[-1][0]
-            if gap >= MIN_GAP_S:
-                n += 1
-                seconds += gap
-                logs += math.log(gap / DAY)
-            elif gap >= SPLIT_ORDER_S:
-                merged += 1
+            baskets, gap_s, merges, log_days = _order_gap(ts - window[-1][0])
+            n, seconds, merged, logs = (n + baskets, seconds + gap_s, merged + merges,
+                                        logs + log_days)
         window.append([ts, amount])
     else:
         bisect.insort(window, [ts, amount])
@@ -134,13 +130,9 @@ def _add_to_purchases(state: CustomerState, ts: float, amount: float) -> None:
     drop = len(window) - MAX_PURCHASES  # at most one, the oldest
     while drop > 0 or window[0][0] < cutoff:  # the order added is never before the cutoff
         if n >= 0:
-            gap = window[1][0] - window[0][0]
-            if gap >= MIN_GAP_S:
-                n -= 1
-                seconds -= gap
-                logs -= math.log(gap / DAY)
-            elif gap >= SPLIT_ORDER_S:
-                merged -= 1
+            baskets, gap_s, merges, log_days = _order_gap(window[1][0] - window[0][0])
+            n, seconds, merged, logs = (n - baskets, seconds - gap_s, merged - merges,
+                                        logs - log_days)
         del window[0]
         drop -= 1
     if n > 0:
@@ -148,6 +140,22 @@ def _add_to_purchases(state: CustomerState, ts: float, amount: float) -> None:
     else:  # no gap left (or not counted): the sums start again from exact zeros
         state.basket_n, state.basket_s = n, 0.0
         state.basket_m, state.basket_l = (merged if n == 0 else -1), 0.0
+
+
+def _order_gap(gap: float) -> tuple[int, float, int, float]:
+    """What one gap between orders (seconds) adds to the purchase window's sums.
+
+    ``(basket gaps, their seconds, merged orders, their log days)``: a gap of
+    ``MIN_GAP_S`` or more is a basket gap; a shorter one merges the order into
+    its basket, unless it is under ``SPLIT_ORDER_S`` (the same order sent in
+    parts), which counts for nothing.
+
+    >>> _order_gap(2 * DAY), _order_gap(3600.0), _order_gap(60.0)
+    ((1, 172800.0, 0, 0.6931471805599453), (0, 0.0, 1, 0.0), (0, 0.0, 0, 0.0))
+    """
+    if gap >= MIN_GAP_S:
+        return 1, gap, 0, math.log(gap / DAY)
+    return 0, 0.0, (1 if gap >= SPLIT_ORDER_S else 0), 0.0
 
 
 BURST_DAYS = 0.25
@@ -226,13 +234,9 @@ def _recount_baskets(state: CustomerState) -> None:
     gaps, seconds, merged, logs = 0, 0.0, 0, 0.0
     window = state.purchases
     for i in range(1, len(window)):
-        gap = window[i][0] - window[i - 1][0]
-        if gap >= MIN_GAP_S:
-            gaps += 1
-            seconds += gap
-            logs += math.log(gap / DAY)
-        elif gap >= SPLIT_ORDER_S:
-            merged += 1
+        baskets, gap_s, merges, log_days = _order_gap(window[i][0] - window[i - 1][0])
+        gaps, seconds, merged, logs = (gaps + baskets, seconds + gap_s, merged + merges,
+                                       logs + log_days)
     state.basket_n, state.basket_s, state.basket_m, state.basket_l = gaps, seconds, merged, logs
 
 

@@ -282,11 +282,13 @@ def silence_renewal(model: Renewal, prior: tuple[float, float], gaps: int, days:
     >>> orders.silence_threshold_days(4.5e-4) > basket.silence_threshold_days(4.5e-4)
     True
     """
-    k = censored_shape(gaps, days, log_total, merged, cut)
     n = gaps + merged
+    if n < FIT_MIN_GAPS and merged < 1:  # too few gaps, and none of them hidden
+        return model
+    k = censored_shape(gaps, days, log_total, merged, cut)
     if n >= FIT_MIN_GAPS:
         k = min(MAX_SHAPE, max(MIN_SHAPE, unbiased_shape(k, n)))
-    elif merged < 1 or k >= model.shape:
+    elif k >= model.shape:
         return model
     a0, b0 = prior
     total = days + merged * cut * k / (k + 1.0)
