@@ -4,8 +4,8 @@ Every parameter has a default here; the TOML file overrides them. Units are in
 the names (``_days``, ``_s``).
 
 >>> cfg = DetectionConfig()
->>> cfg.drop_off.budget("purchase_silence")
-0.0003
+>>> round(cfg.drop_off.budget("purchase_silence"), 8)  # 0.6 of 0.6 per 1000 customer-days
+0.00036
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ class DropOffConfig(_Section):
     budget_per_1000_days: float = Field(
         0.6, gt=0.0, le=100.0,
         description="False alarms per 1000 customer-days all drop-off tests together may raise.")
-    purchase_silence_share: float = Field(0.5, ge=0.0, le=1.0)
-    activity_silence_share: float = Field(0.25, ge=0.0, le=1.0)
-    purchase_decline_share: float = Field(0.25, ge=0.0, le=1.0)
+    purchase_silence_share: float = Field(0.6, ge=0.0, le=1.0)
+    activity_silence_share: float = Field(0.2, ge=0.0, le=1.0)
+    purchase_decline_share: float = Field(0.2, ge=0.0, le=1.0)
     activity_decline_share: float = Field(0.0, ge=0.0, le=1.0)
     activity_gate_gaps: float = Field(
         3.0, ge=0.0, description="Activity silence speaks only once the purchase silence is "
