@@ -92,12 +92,19 @@ def _alive(pid: int) -> bool:
     return not stat.exists() or stat.read_text().split(")")[-1].split()[0] != "Z"
 
 
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal delivers it: a suite started in the background (``cmd &``) has
+    SIGINT ignored, which the replay would inherit, and rightly keep."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(events: Path, out: Path) -> tuple[subprocess.Popen[bytes], list[int]]:
     big = out / "big.jsonl"
     big.write_bytes(events.read_bytes() * 8)
     proc = subprocess.Popen([sys.executable, "-m", "anomon", "replay", str(big), "--out",
                              str(out / "alerts.jsonl"), "--jobs", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_default_sigint)
     deadline = time.monotonic() + 30
     shards: list[int] = []
     while len(shards) < 2 and time.monotonic() < deadline and proc.poll() is None:
