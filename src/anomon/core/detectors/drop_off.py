@@ -207,14 +207,14 @@ class DropOffDetector:
         model = self.model(state, channel, ctx)
         if channel != "purchase":
             return model
-        key = self._models["purchase"][0]  # (gaps, mean and variance of their logs, prior, orders)
+        key = self._models["purchase"][0]
         last = self._models.get("purchase_silence")
         if last is not None and last[0] == key:
             return last[1]
         gaps, days = basket_gaps(state)
         merged, log_total = merged_orders(state)
-        prior = key[3]
-        out = silence_renewal(model, prior, gaps, days, log_total, merged, MIN_GAP_DAYS)
+        out = silence_renewal(model, ctx.population.rate_prior(channel), gaps, days, log_total,
+                              merged, MIN_GAP_DAYS)
         self._models["purchase_silence"] = (key, out)
         return out
 
