@@ -2,11 +2,13 @@
 
 The matrix turns one behaviour at a time (and a few together) at fixed
 parameters and seeds. Detection is also judged on data sets built elsewhere, so
-this script replays five populations with other seeds and other settings of the
+this script replays seven populations with other seeds and other settings of the
 same knobs: burstier buyers (gamma shape 0.5) than any variant, bursty buyers
 who buy every few days and visit only in sessions, Poisson buyers with a
 three-fold season and most of them joining, shape 0.8 with browsing of its own,
-and fast regular buyers without visits. It scores them as the matrix does and
+fast regular buyers without visits, Poisson buyers seen for 240 days through
+sessions only, and one population in which every customer draws their own
+rhythm (bursty to regular) and visit style. It scores them as the matrix does and
 prints one row per population::
 
     python -m bench.off_matrix            # about 3 minutes; writes off_matrix.json
@@ -41,6 +43,11 @@ POPULATIONS: tuple[Variant, ...] = (
             {"gap_shape": 0.8, "visits": "independent"}, seed=104),
     Variant("shape-3-fast-absent", "shape 3, gaps of 3-10 days, no visits",
             {"gap_shape": 3.0, "gap_days": (3.0, 10.0), "visits": "absent"}, seed=105),
+    Variant("poisson-sessions-240d", "Poisson, sessions only, 240 days (short histories)",
+            {"gap_shape": 1.0, "visits": "sessions"}, days=240, seed=106),
+    Variant("varied", "shapes 0.6-4 and every visit style in one population, a season, "
+            "half joining", {"gap_shapes": (0.6, 4.0), "visits": "varied", "season": True},
+            seed=107, new_customer_fraction=0.5),
 )
 
 

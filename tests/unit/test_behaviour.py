@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -66,6 +66,22 @@ def test_visit_styles() -> None:
                    for v in visits)
         share = near / len(visits)
         assert (share > 0.95) if glued else (share < 0.2), (style, share)
+
+
+def test_each_customer_draws_a_shape_and_a_visit_style_when_asked() -> None:
+    cfg = SyntheticConfig(customers=400, seed=5,
+                          behaviour=Behaviour(gap_shapes=(0.6, 4.0), visits="varied"))
+    profiles = make_plan(cfg).profiles
+    shapes = [p.gap_shape for p in profiles]
+    assert 0.6 <= min(shapes) < 0.8 and 3.0 < max(shapes) <= 4.0
+    assert sum(s < 1.55 for s in shapes) > 0.4 * len(shapes)  # log-uniform: half below ~1.55
+    styles = Counter(p.visits for p in profiles)
+    assert set(styles) == {"mixed", "sessions", "independent", "absent"}
+    assert max(styles.values()) < 0.4 * len(profiles)  # drawn alike: about a quarter each
+    events = list(generate(cfg.model_copy(update={"customers": 120})))
+    silent = {p.customer_id for p in profiles[:120] if p.visits == "absent"}
+    assert silent and not any(e["type"] == "interaction" and e["customer_id"] in silent
+                              for e in events)
 
 
 def test_season_doubles_the_purchase_rate_for_a_month() -> None:

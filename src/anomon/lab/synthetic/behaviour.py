@@ -5,11 +5,13 @@ visit styles); each knob narrows one axis so a detector can be judged on
 customers it was never tuned to:
 
 * ``gap_shape``: gamma shape of every purchase gap (0.7 bursty, 1 Poisson, 4 regular);
+  ``gap_shapes``: instead, each customer's shape drawn log-uniformly from a range
+  (bursty and regular buyers in one population);
 * ``gap_days``: mean purchase gaps drawn log-uniformly from this range (fast, slow);
 * ``visits``: ``mixed`` (a session before most purchases and browsing of its own),
   ``sessions`` (visits and logins only in the hours before a purchase: they tell
   nothing new), ``independent`` (browsing on its own, never glued to purchases)
-  or ``absent``;
+  or ``absent``; ``varied``: each customer one of those four, drawn alike;
 * ``season``: one month in which every customer buys ``season_factor`` x as often;
 * ``invoices_out_of_order``: late invoices are settled after later ones, failed
   attempts are retried, and arrears show as unpaid invoices between paid ones;
@@ -19,17 +21,23 @@ customers it was never tuned to:
 
 >>> Behaviour().visits, Behaviour(gap_shape=4.0).gap_shape
 ('mixed', 4.0)
+>>> try:
+...     Behaviour(gap_shape=1.0, gap_shapes=(0.5, 4.0))
+... except ValueError as err:
+...     print("exclude each other" in str(err))
+True
 >>> Behaviour(season=True).season_window(365)
 (219.0, 249.0)
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 VisitStyle = Literal["mixed", "sessions", "independent", "absent"]
+VISIT_STYLES: tuple[VisitStyle, ...] = ("mixed", "sessions", "independent", "absent")
 
 
 class Behaviour(BaseModel):
@@ -39,9 +47,11 @@ class Behaviour(BaseModel):
 
     gap_shape: float | None = Field(None, gt=0.0, le=20.0,
                                     description="Gamma shape of every gap; None: 1.5-4 each.")
+    gap_shapes: tuple[float, float] | None = Field(
+        None, description="Range each customer's gap shape is drawn from (log-uniform).")
     gap_days: tuple[float, float] | None = Field(
         None, description="Range of mean gaps (days); None: log-normal around 18, 4-90.")
-    visits: VisitStyle = "mixed"
+    visits: VisitStyle | Literal["varied"] = "mixed"
     season: bool = False
     season_factor: float = Field(2.0, ge=1.0, le=10.0)
     season_start: float = Field(0.6, ge=0.0, le=0.95, description="Share of the period.")
@@ -51,6 +61,14 @@ class Behaviour(BaseModel):
     decline_factors: tuple[float, ...] = Field((5.0,), min_length=1)
     stop_share: float = Field(0.6, ge=0.0, le=1.0, description="Share of drop-offs that stop.")
     observe_gaps: float | None = Field(None, gt=0.0, le=50.0)
+
+    @model_validator(mode="after")
+    def _one_shape_knob(self) -> Self:
+        if self.gap_shape is not None and self.gap_shapes is not None:
+            raise ValueError("gap_shape and gap_shapes exclude each other")
+        if self.gap_shapes is not None and not 0.0 < self.gap_shapes[0] <= self.gap_shapes[1]:
+            raise ValueError("gap_shapes must be (low, high) with 0 < low <= high")
+        return self
 
     def season_window(self, days: float) -> tuple[float, float] | None:
         """Model days ``[start, end)`` of the seasonal peak, or ``None``."""

@@ -189,7 +189,7 @@ class _Customer:
                  buckets: list[list[tuple[int, int, int, str, dict[str, Any]]]],
                  seq: Iterator[int]) -> None:
         self.profile = profile
-        self.behaviour = behaviour = config.behaviour
+        self.behaviour = config.behaviour
         self.seq = seq
         self.change = change
         self.days = float(config.days)
@@ -228,13 +228,13 @@ class _Customer:
             self.invoices = [d for d in self.invoices
                              if (d not in skip if skip is not None else d < first_due)]
         self.ii = 0
-        self.sessions = behaviour.visits in ("mixed", "sessions")
-        if behaviour.visits == "independent":
+        self.sessions = profile.visits in ("mixed", "sessions")
+        if profile.visits == "independent":
             self.bg_rate = profile.visits_per_purchase / profile.mean_gap_days
         else:
             self.bg_rate = max(0.05, profile.visits_per_purchase - 1.15) / profile.mean_gap_days
         self.bg_next = profile.join_day if not profile.existing else -1.0
-        if behaviour.visits in ("sessions", "absent"):
+        if profile.visits in ("sessions", "absent"):
             self.bg_next = math.inf
         self.complaint_rate = profile.complaints_per_year / 365.0
         self.complaint_next = -1.0 if self.complaint_rate > 0 else math.inf
@@ -304,7 +304,7 @@ class _Customer:
             kind = "login" if channel == "app" else "visit"
             self.emit(day - rng.uniform(0.002, LEAD), "interaction",
                       {"kind": kind, "channel": channel})
-            if self.behaviour.visits == "sessions" and rng.random() < 0.5:
+            if self.profile.visits == "sessions" and rng.random() < 0.5:
                 self.emit(day - rng.uniform(0.002, LEAD), "interaction",
                           {"kind": "visit", "channel": channel})
         self.emit(day, "purchase", {"amount": amount, "currency": p.currency, "channel": channel})
@@ -347,7 +347,7 @@ class _Customer:
         if self._on_holiday(day):
             return
         channel = rng.choice(("chat", "phone", "email"))
-        if channel != "email" and self.behaviour.visits != "absent":
+        if channel != "email" and self.profile.visits != "absent":
             self.emit(day - rng.uniform(0.002, LEAD), "interaction",
                       {"kind": "call" if channel == "phone" else "chat", "channel": channel})
         severity = rng.choices((1, 2, 3), weights=(0.5, 0.35, 0.15))[0]
@@ -385,7 +385,7 @@ class _Customer:
         if change.kind == COMPLAINT_SPIKE:
             for day, severity, category in change.params["complaints"]:
                 channel = rng.choice(("chat", "phone", "email"))
-                if (channel != "email" and self.behaviour.visits != "absent"
+                if (channel != "email" and self.profile.visits != "absent"
                         and rng.random() < 0.6):
                     self.emit(day + rng.uniform(0.002, 0.05), "interaction",
                               {"kind": "call" if channel == "phone" else "chat",

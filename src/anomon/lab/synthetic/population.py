@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from anomon.lab.synthetic.behaviour import Behaviour
+from anomon.lab.synthetic.behaviour import VISIT_STYLES, Behaviour, VisitStyle
 
 CHANNELS: tuple[str, ...] = ("web", "app", "store")
 CURRENCIES: tuple[str, ...] = ("EUR", "USD", "GBP")
@@ -110,6 +110,8 @@ class CustomerProfile:
     """A model-day window with no activity (a long but harmless gap)."""
     channel: str
     currency: str
+    visits: VisitStyle = "mixed"
+    """How their visits relate to their purchases (see :class:`Behaviour`)."""
 
     @property
     def annual_value(self) -> float:
@@ -151,6 +153,11 @@ def make_profile(
     if behaviour.gap_days is not None:
         lo, hi = behaviour.gap_days
         mean_gap = math.exp(knobs.uniform(math.log(lo), math.log(hi)))
+    own_shape = behaviour.gap_shape
+    if behaviour.gap_shapes is not None:
+        lo, hi = behaviour.gap_shapes
+        own_shape = math.exp(knobs.uniform(math.log(lo), math.log(hi)))
+    visits = knobs.choice(VISIT_STYLES) if behaviour.visits == "varied" else behaviour.visits
     spend_median = round(max(3.0, rng.lognormvariate(math.log(45.0), 0.9)), 2)
     spend_sigma = rng.uniform(0.3, 0.5)
     invoicing = rng.random() < invoicing_fraction
@@ -166,7 +173,7 @@ def make_profile(
         join_day=join_day,
         existing=existing,
         mean_gap_days=mean_gap,
-        gap_shape=gap_shape if behaviour.gap_shape is None else behaviour.gap_shape,
+        gap_shape=gap_shape if own_shape is None else own_shape,
         spend_median=spend_median,
         spend_sigma=spend_sigma,
         visits_per_purchase=rng.uniform(2.0, 6.0),
@@ -181,6 +188,7 @@ def make_profile(
         holiday=holiday,
         channel=rng.choices(CHANNELS, weights=(0.55, 0.3, 0.15))[0],
         currency=rng.choices(CURRENCIES, weights=(0.7, 0.2, 0.1))[0],
+        visits=visits,
     )
 
 
