@@ -87,7 +87,6 @@ TESTS: tuple[str, ...] = ("purchase_silence", "activity_silence", "purchase_decl
 INFORMATIVE_ACTIVITY = 1.5
 LOG_INFORMATIVE = math.log(INFORMATIVE_ACTIVITY)
 _WORDS = {"purchase": "purchase", "activity": "purchase, visit or contact"}
-_KEYS = {c: (f"{c}_silence", f"{c}_decline") for c in CHANNELS}
 BOUND_GAPS = 1.5
 """:meth:`DropOffDetector.earliest_check` schedules this many expected gaps after the last order."""
 BOUND_MIN_P = 0.12
@@ -139,29 +138,32 @@ class DropOffDetector:
     def learn(self, state: CustomerState, ctx: DetectionContext) -> None:
         """Fold newly completed gaps into the decline CUSUMs and the population prior."""
         seen = state.decline
-        if state.gap_n == seen[4] and state.visit_n == seen[5]:
-            return  # no new gap on either channel: the common case
-        for i, channel in enumerate(CHANNELS):
-            n = state.gap_n if channel == "purchase" else state.visit_n
-            if n == seen[4 + i]:
-                continue
-            seen[4 + i] = float(n)
-            if n >= 4:
-                mu, var = ((state.gap_mu, state.gap_var) if channel == "purchase"
-                           else (state.visit_mu, state.visit_var))
-                ctx.population.observe_rhythm(channel, mu + 0.5 * var)
-            if getattr(ctx.config.drop_off, f"{channel}_decline_share") <= 0.0:
-                continue
-            model = self.model(state, channel, ctx)
-            gap = state.last_gap_days if channel == "purchase" else state.act_gap_days
-            ref = seen[2 * i + 1]
-            if ref > 0.0:
-                seen[2 * i] = cusum_step(seen[2 * i], model.rhythm_shape, ref,
-                                         ctx.config.drop_off.decline_ratio, gap)
-            if seen[2 * i] == 0.0:  # a new excursion starts from today's (cautious) rate,
-                # once there is a rate to fall from
-                enough = n >= ctx.config.drop_off.decline_min_gaps
-                seen[2 * i + 1] = model.rate_quantile() if enough else 0.0
+        if state.gap_n != seen[4]:
+            self._learn_gap(state, ctx, 0, state.gap_n, state.gap_mu + 0.5 * state.gap_var,
+                            state.last_gap_days)
+        if state.visit_n != seen[5]:  # the common case is neither: no new gap
+            self._learn_gap(state, ctx, 1, state.visit_n, state.visit_mu + 0.5 * state.visit_var,
+                            state.act_gap_days)
+
+    def _learn_gap(self, state: CustomerState, ctx: DetectionContext, i: int, n: int,
+                   log_mean_gap: float, gap: float) -> None:
+        """Fold channel ``i``'s new gap (``gap`` days; ``n`` gaps so far) into the CUSUM."""
+        channel = CHANNELS[i]
+        seen = state.decline
+        seen[4 + i] = float(n)
+        if n >= 4:
+            ctx.population.observe_rhythm(channel, log_mean_gap)
+        cfg = ctx.config.drop_off
+        if (cfg.purchase_decline_share if i == 0 else cfg.activity_decline_share) <= 0.0:
+            return
+        model = self.model(state, channel, ctx)
+        ref = seen[2 * i + 1]
+        if ref > 0.0:
+            seen[2 * i] = cusum_step(seen[2 * i], model.rhythm_shape, ref, cfg.decline_ratio, gap)
+        if seen[2 * i] == 0.0:  # a new excursion starts from today's (cautious) rate,
+            # once there is a rate to fall from
+            enough = n >= cfg.decline_min_gaps
+            seen[2 * i + 1] = model.rate_quantile() if enough else 0.0
 
     def __init__(self) -> None:
         #: the budgets of the last config seen: (config, informative, uninformative)
@@ -278,44 +280,52 @@ class DropOffDetector:
         Both take the same path, so the bound's floors and decline evidence are
         the exact check's; only the silence thresholds differ.
         """
-        if state.last_purchase_ts is None or state.n_purchases < 2 or state.is_open(self.kind):
+        last = state.last_purchase_ts
+        if last is None or state.n_purchases < 2 or state.is_open(self.kind):
             return NEVER
         cfg = ctx.config.drop_off
         if bound and cfg.activity_gate_gaps < BOUND_MIN_GATE_GAPS:
             return -math.inf
         budgets = self.budgets(state, cfg)
         due = NEVER
+        budget = budgets.get("purchase_silence")
         purchase_model: Renewal | None = None
-        for i, channel in enumerate(CHANNELS):
-            last = self._last(state, channel)
-            silence, decline = _KEYS[channel]
-            if last is None or silence not in budgets:
-                continue
-            model: Renewal | None = None
-            if channel == "purchase":
-                model = purchase_model = self.silence_model(state, channel, ctx)
-                if not bound:
-                    wait = model.silence_threshold_days(budgets[silence])
-                elif budgets[silence] * model.expected_gap > BOUND_MIN_P:
-                    return -math.inf
-                else:
-                    wait = BOUND_GAPS * model.expected_gap
-            else:  # the gate is computed only for customers whose activity is tested
-                gate = NEVER if purchase_model is None else state.last_purchase_ts + DAY * (
-                    BOUND_GAPS * purchase_model.expected_gap if bound
-                    else self._gate_days(purchase_model, cfg))
-                wait = max(0.0, (gate - last) / DAY)
-                if not bound:  # the bound stops at the gate: no activity model needed
-                    model = self.model(state, channel, ctx)
-                    wait = max(model.silence_threshold_days(budgets[silence]), wait)
-            ref = state.decline[2 * i + 1]
-            if ref > 0.0 and decline in budgets:
-                model = self.model(state, channel, ctx)
-                h = cusum_threshold(budgets[decline], 1.0 / ref)
-                wait = min(wait, days_to_evidence(model.shape, ref, cfg.decline_ratio,
-                                                  h - state.decline[2 * i]))
+        if budget is not None:
+            model = purchase_model = self.silence_model(state, "purchase", ctx)
+            if not bound:
+                wait = model.silence_threshold_days(budget)
+            elif budget * model.expected_gap > BOUND_MIN_P:
+                return -math.inf
+            else:
+                wait = BOUND_GAPS * model.expected_gap
+            wait = self._decline_wait(state, ctx, 0, budgets.get("purchase_decline"), wait)
             due = min(due, last + max(wait, cfg.min_silence_days) * DAY)
+        visit = state.last_visit_ts
+        budget = budgets.get("activity_silence")
+        if visit is not None and budget is not None:
+            # the gate is computed only for customers whose activity is tested
+            gate = NEVER if purchase_model is None else last + DAY * (
+                BOUND_GAPS * purchase_model.expected_gap if bound
+                else self._gate_days(purchase_model, cfg))
+            wait = max(0.0, (gate - visit) / DAY)
+            if not bound:  # the bound stops at the gate: no activity model needed
+                model = self.model(state, "activity", ctx)
+                wait = max(model.silence_threshold_days(budget), wait)
+            wait = self._decline_wait(state, ctx, 1, budgets.get("activity_decline"), wait)
+            due = min(due, visit + max(wait, cfg.min_silence_days) * DAY)
         return due
+
+    def _decline_wait(self, state: CustomerState, ctx: DetectionContext, i: int,
+                      budget: float | None, wait: float) -> float:
+        """``wait`` (days), or sooner if channel ``i``'s decline evidence could reach its
+        threshold sooner (``budget`` ``None``: the channel's decline is not tested)."""
+        ref = state.decline[2 * i + 1]
+        if not (ref > 0.0 and budget is not None):
+            return wait
+        model = self.model(state, CHANNELS[i], ctx)
+        h = cusum_threshold(budget, 1.0 / ref)
+        return min(wait, days_to_evidence(model.shape, ref, ctx.config.drop_off.decline_ratio,
+                                          h - state.decline[2 * i]))
 
     # -- the tests ------------------------------------------------------------------------
 
