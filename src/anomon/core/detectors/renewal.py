@@ -50,7 +50,9 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from scipy.special import betainc, betaincinv, digamma
+# the scalar kernels of scipy.special's ufuncs: the same numbers, without the array machinery
+from scipy.special.cython_special import betainc, betaincinv
+from scipy.special.cython_special import psi as digamma
 
 POISSON_LOG_VAR = 1.6449  # trigamma(1): variance of log(gap) for exponential gaps
 EFFECTIVE_GAPS = 12  # an exponentially weighted estimate (weight 0.15) rests on about this many
@@ -119,7 +121,7 @@ class Renewal:
         if days <= 0.0:
             return 1.0
         b = self.beta
-        return float(betainc(self.alpha + 1.0, self.shape, b / (b + self.shape * days)))
+        return betainc(self.alpha + 1.0, self.shape, b / (b + self.shape * days))
 
     def silence_surprise(self, days: float) -> float:
         """``-log10`` of :meth:`silence_p`."""
@@ -141,7 +143,7 @@ class Renewal:
 @lru_cache(maxsize=8192)
 def _beta_quantile(a: float, b: float, p: float) -> float:
     """``I^-1(p; a, b)``, cached: between two of a customer's gaps every sweep asks again."""
-    return float(betaincinv(a, b, p))
+    return betaincinv(a, b, p)
 
 
 def renewal(n: int, mu: float, var: float, prior: tuple[float, float],
@@ -180,7 +182,7 @@ def renewal(n: int, mu: float, var: float, prior: tuple[float, float],
     if counted is not None and counted[0] > 0:
         gaps, days = counted
         return Renewal(tail, a0 + gaps * tail, b0 + days * tail, rhythm)
-    mean_gap = math.exp(mu - float(digamma(centre)) + math.log(centre))
+    mean_gap = math.exp(mu - digamma(centre) + math.log(centre))
     # the rate is known as well as the mean log gap: its variance is var / n (a gamma
     # posterior's log has variance about 1 / alpha); a bursty rhythm tells less per gap
     info = n_eff / own

@@ -16,7 +16,8 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from scipy.special import gammaincc, gammainccinv
+# the scalar kernels of scipy.special's ufuncs: the same numbers, without the array machinery
+from scipy.special.cython_special import gammaincc, gammainccinv
 
 from anomon.core.population import PopulationBaseline
 from anomon.core.state import CustomerState
@@ -39,13 +40,13 @@ class Rhythm:
         """P(the sum of ``gaps`` gaps exceeds ``days``) for an unchanged customer."""
         if days <= 0:
             return 1.0
-        return float(gammaincc(self.shape * gaps, self.shape * days / self.mean_days))
+        return gammaincc(self.shape * gaps, self.shape * days / self.mean_days)
 
 
 @lru_cache(maxsize=4096)
 def _quantile_per_shape(shape_hundredths: int, gaps: int, p: float) -> float:
     k = shape_hundredths / 100.0
-    return float(gammainccinv(k * gaps, p)) / k
+    return gammainccinv(k * gaps, p) / k
 
 
 def silence_quantile_days(rhythm: Rhythm, p: float, gaps: int = 1) -> float:
