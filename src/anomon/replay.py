@@ -155,9 +155,11 @@ class Replayer:
         last = None
         for n, event in enumerate(events, 1):
             now = event.epoch
-            self._sweep_until(now)
+            if self._next_sweep is None or now >= self._next_sweep:
+                self._sweep_until(now)
             self._process(event)
-            last = now if last is None else max(last, now)
+            if last is None or now > last:
+                last = now
             if progress is not None and not sort and n % 10000 == 0:
                 progress(n)
         final = until if until is not None else last
@@ -207,7 +209,8 @@ class Replayer:
             self.summary.duplicate += 1
         else:
             self.summary.late += 1
-        self._emit(step.alerts)
+        if step.alerts:
+            self._emit(step.alerts)
 
     def _sweep_until(self, now: float, final: bool = False) -> None:
         if self._next_sweep is None:

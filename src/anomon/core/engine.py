@@ -133,23 +133,26 @@ class Engine:
             state.partition = partition
         verdicts: list[Verdict] = []
         ctx = self.ctx
-        for detector in self._before[event.type]:
+        kind = event.type
+        for detector in self._before[kind]:
             verdict = detector.on_event(state, event, ctx)
             if verdict is not None:
                 verdicts.append(verdict)
         self._fold(state, event, now)
-        for detector in self._after[event.type]:
+        for detector in self._after[kind]:
             verdict = detector.on_event(state, event, ctx)
             if verdict is not None:
                 verdicts.append(verdict)
         alerts = self._apply(state, verdicts, now) if verdicts else []
-        if event.type == "purchase" or verdicts or state.next_check_ts <= now:
+        if kind == "purchase" or verdicts or state.next_check_ts <= now:
             self._schedule(state, max(now, state.last_ts))
         return StepResult(state, alerts, "processed")
 
     def _fold(self, state: CustomerState, event: Event, now: float) -> None:
         pop = self.population
-        if event.type == "purchase":
+        if event.type == "interaction":  # most events
+            add_visit(state, now)
+        elif event.type == "purchase":
             amount = float(event.amount)
             log_gap = add_purchase(state, now, amount, learn_amount=False)  # spend learns sizes
             if log_gap is not None:
@@ -168,8 +171,6 @@ class Engine:
                 state.nps, state.nps_ts = event.score, now
         elif event.type == "payment":
             add_payment(state, event.status.value, event.days_overdue)  # arrears keeps what is owed
-        elif event.type == "interaction":
-            add_visit(state, now)
         if now > state.last_ts:
             state.last_ts = now
         elif now < state.first_ts:  # arrived after a newer event of theirs (within the bound)
