@@ -32,12 +32,12 @@ True
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 VisitStyle = Literal["mixed", "sessions", "independent", "absent"]
-VISIT_STYLES: tuple[VisitStyle, ...] = ("mixed", "sessions", "independent", "absent")
+VISIT_STYLES: tuple[VisitStyle, ...] = get_args(VisitStyle)
 
 
 class Behaviour(BaseModel):
