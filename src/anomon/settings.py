@@ -242,8 +242,8 @@ class Settings(BaseSettings):
             "`anomon demo` that must not leave a worker behind); 0: no parent watched."
         ),
     )
-    commit_interval_ms: int = Field(
-        100,
+    commit_interval_ms: int | None = Field(
+        None,
         ge=0,
         le=60_000,
         description=(
@@ -251,7 +251,20 @@ class Settings(BaseSettings):
             "then the input offsets; or one transaction). Batches handled meanwhile are "
             "committed together and a customer changed by several is written once. "
             "Alerts go out as soon as their batch is handled (at least once) or at the "
-            "commit (exactly once: a `read_committed` reader sees them up to this much later)."
+            "commit (exactly once: a `read_committed` reader sees them up to this much later). "
+            "Unset: 1000 at least once (a restarted worker reads up to a second of records "
+            "again), 100 exactly once, as Kafka Streams shortens its own under exactly once."
+        ),
+    )
+    commit_encode_slice_ms: float = Field(
+        2.0,
+        ge=0,
+        le=1_000,
+        description=(
+            "At least once: a commit encodes its changed states in slices of about this "
+            "many milliseconds and lets the worker handle records between them (their "
+            "alerts are acknowledged before the states are written). 0: in one go, "
+            "during which no record is handled. Exactly once always encodes in one go."
         ),
     )
     state_cache_customers: int = Field(
@@ -271,6 +284,19 @@ class Settings(BaseSettings):
             "committed together, at most once per commit_interval_ms)."
         ),
     )
+
+    @property
+    def commit_interval_s(self) -> float:
+        """The commit interval in seconds, the guarantee's default if unset.
+
+        >>> Settings(processing_guarantee="exactly_once").commit_interval_s
+        0.1
+        >>> Settings(commit_interval_ms=250).commit_interval_s
+        0.25
+        """
+        if self.commit_interval_ms is not None:
+            return self.commit_interval_ms / 1000
+        return 0.1 if self.processing_guarantee == "exactly_once" else 1.0
 
     @property
     def detectors_file(self) -> Path:

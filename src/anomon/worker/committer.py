@@ -11,7 +11,9 @@ encoded and written once). So a slow commit makes commits larger rather than
 the loop slower, and a busy worker sends the broker a few large requests a
 second rather than one per batch. ``drain`` commits at once and waits until every batch
 enqueued so far is committed (on revocation, before a sweep of the same
-partitions would matter, and at shutdown).
+partitions would matter, and at shutdown). At least once, the encoding is cut
+into slices (``slice_s``) between which the loop handles records: a second's
+changed states take tens of milliseconds to encode.
 
 :class:`AtLeastOnce`: a batch's alerts, dead letters and late records are sent
 as soon as it is enqueued, on a producer of their own (a producer keeps one
@@ -42,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -59,6 +62,7 @@ log = logging.getLogger("anomon.worker.committer")
 
 MAX_IN_FLIGHT = 256  # batches enqueued and not yet committed before the loop waits
 RETRY_S = 0.5
+SLICE_CHECK_EVERY = 16  # states encoded between two looks at the clock
 
 ProducerFactory = Callable[[str | None], AIOKafkaProducer]
 Record = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None, int | None]
@@ -204,6 +208,9 @@ class Committer:
         self.interval_s = interval_s
         #: most states kept decoded over all stores (0: no bound), enforced after each commit
         self.cache_limit = cache_limit
+        #: longest stretch of encoding without a turn for the loop (0: a commit encodes in
+        #: one go; at least once only, see :meth:`_encode_in_slices`)
+        self.slice_s = 0.0
         self._hurry = asyncio.Event()
         self._last_commit = 0.0
         self.queue: asyncio.Queue[Batch] = asyncio.Queue()
@@ -275,9 +282,13 @@ class Committer:
                     batch.absorb(later)
                 if batch.partitions() & self.failed:
                     batch = batch.without(self.failed)
-                # no await since the queue was emptied: these are the states of exactly
-                # the batches taken (the loop enqueues each batch as soon as it is handled)
-                self._encode(batch)
+                # one go (no await since the queue was emptied): the states of exactly
+                # the batches taken, as the loop enqueues each batch once handled; in
+                # slices: those states or later ones (see _encode_in_slices)
+                if self.slice_s > 0:
+                    await self._encode_in_slices(batch)
+                else:
+                    self._encode(batch)
                 await self._before_commit(batches)
                 await self.commit(batch)
                 metrics.COMMIT_SECONDS.observe(loop.time() - self._last_commit)
@@ -303,7 +314,7 @@ class Committer:
             store.shrink(per_store)
 
     def _encode(self, batch: Batch) -> None:
-        """The changed states of the partitions ``batch`` touched, encoded into it."""
+        """The changed states of the partitions ``batch`` touched, encoded into it, in one go."""
         for p in sorted(batch.touched):
             store = self.stores.get(p)
             if store is None:
@@ -316,6 +327,41 @@ class Committer:
                 else:
                     mine.update(changes)
         batch.touched = set()
+
+    async def _encode_in_slices(self, batch: Batch) -> None:
+        """As :meth:`_encode`, giving the event loop a turn every ``slice_s`` of encoding.
+
+        The loop may handle later batches meanwhile: a state they change before it
+        is encoded is written as it is then (and again by the next commit, being
+        dirty again), so the changelog may run ahead of the committed offsets, as a
+        crash between a changelog write and its offset commit leaves it anyway. The
+        records read again are duplicates of what the state holds and make no
+        alert, so the outputs of every batch handled so far must be acknowledged
+        before these states are written: :class:`AtLeastOnce` waits for them all.
+        """
+        work: list[tuple[PartitionStore, Changes, set[str]]] = []
+        for p in sorted(batch.touched):
+            store = self.stores.get(p)
+            if store is None:
+                continue
+            changed, deleted = store.take_dirty()
+            changes = batch.changes.setdefault(p, {})
+            for key in deleted:
+                changes[key.encode()] = None
+            work.append((store, changes, changed))
+        batch.touched = set()
+        clock = time.perf_counter
+        deadline = clock() + self.slice_s
+        n = 0
+        for store, changes, changed in work:
+            for key in changed:
+                state = store.live.get(key)
+                if state is not None:  # else erased since: its tombstone goes next time
+                    changes[key.encode()] = state.to_bytes()
+                n += 1
+                if n % SLICE_CHECK_EVERY == 0 and clock() >= deadline:
+                    await asyncio.sleep(0)
+                    deadline = clock() + self.slice_s
 
     async def _before_commit(self, batches: list[Batch]) -> None:
         """Hook: at-least-once waits for the outputs of every batch about to be committed."""
@@ -356,8 +402,9 @@ class AtLeastOnce(Committer):
     def __init__(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
                  changelog_topic: str, stores: dict[int, PartitionStore],
                  interval_s: float = 0.0, cache_limit: int = 0,
-                 outputs: AIOKafkaProducer | None = None) -> None:
+                 outputs: AIOKafkaProducer | None = None, slice_s: float = 0.0) -> None:
         super().__init__(consumer, changelog_topic, stores, interval_s, cache_limit)
+        self.slice_s = slice_s
         #: writes the changelog
         self.producer = producer
         #: sends the outputs (``producer`` if not given)
@@ -382,8 +429,12 @@ class AtLeastOnce(Committer):
             self._queued = queued
 
     async def _before_commit(self, batches: list[Batch]) -> None:
-        for batch in batches:
-            sending = self._outputs.pop(id(batch), None)
+        # taken before the first await: encoded in slices, the states may hold what
+        # any batch handled so far did, so all of their outputs are waited for
+        sendings = [self._outputs.pop(id(batch), None) for batch in batches]
+        if self.slice_s > 0:
+            sendings.extend(self._outputs.values())
+        for sending in sendings:
             if sending is not None:
                 await sending
 

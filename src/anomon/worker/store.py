@@ -198,16 +198,26 @@ class PartitionStore:
 
     def take_changes(self) -> dict[bytes, bytes | None]:
         """Encoded states changed since the last call (``None``: deleted); marks them clean."""
+        changed, deleted = self.take_dirty()
         out: dict[bytes, bytes | None] = {}
-        for key in self.dirty:
-            state = self.live.get(key)
+        live = self.live
+        for key in changed:
+            state = live.get(key)
             if state is not None:
                 out[key.encode()] = state.to_bytes()
-        for key in self.deleted:
+        for key in deleted:
             out[key.encode()] = None
-        self.dirty.clear()
-        self.deleted.clear()
         return out
+
+    def take_dirty(self) -> tuple[set[str], set[str]]:
+        """Customers changed and deleted since the last call, not yet encoded; marks them clean.
+
+        For encoding in pieces: a customer changed again before being encoded is
+        encoded as it is then, and again at the next call (it is dirty again).
+        """
+        changed, deleted = self.dirty, self.deleted
+        self.dirty, self.deleted = set(), set()
+        return changed, deleted
 
     def shrink(self, limit: int) -> int:
         """Keep at most ``limit`` states decoded, dropping the least recently changed clean ones.

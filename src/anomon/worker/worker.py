@@ -318,7 +318,7 @@ class Worker:
                 sweep_clock=self.settings.sweep_clock,
                 sweep_interval_s=self.settings.sweep_interval_s))
             self.consumer = consumer = self._consumer()
-            interval = self.settings.commit_interval_ms / 1000
+            interval = self.settings.commit_interval_s
             if self.exactly_once:
                 committer = ExactlyOnce(consumer, self._producer,
                                         f"{self.settings.app_id}-{self.settings.input_topic}",
@@ -332,7 +332,8 @@ class Worker:
                 committer = AtLeastOnce(consumer, producers[0], self.changelog_topic,
                                         self.stores, interval,
                                         self.settings.state_cache_customers,
-                                        outputs=producers[1])
+                                        outputs=producers[1],
+                                        slice_s=self.settings.commit_encode_slice_ms / 1000)
             isolation = "read_committed" if self.exactly_once else "read_uncommitted"
 
             async def restore(stores: dict[int, PartitionStore]) -> Any:
