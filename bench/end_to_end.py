@@ -222,10 +222,15 @@ async def _latency_run(bootstrap: str, names: Names, rate: float, seconds: float
     return latencies
 
 
-def latency(broker: Any, rate: float, seconds: float, workdir: Path) -> dict[str, Any]:
-    """Event-to-alert latency quantiles at an offered ``rate`` (events/s) for ``seconds``."""
+def latency(broker: Any, rate: float, seconds: float, workdir: Path,
+            settings: dict[str, str] | None = None) -> dict[str, Any]:
+    """Event-to-alert latency quantiles at an offered ``rate`` (events/s) for ``seconds``.
+
+    ``settings``: the worker's, overriding the defaults (``commit_interval_ms``: ``"100"``).
+    """
     names = Names()
-    worker = WorkerProcess(worker_env(broker, names, workdir, sweep_clock="event"),
+    worker = WorkerProcess(worker_env(broker, names, workdir, sweep_clock="event",
+                                      **(settings or {})),
                            workdir / f"lat-{names.suffix}.log",
                            HERE.parent)
     try:

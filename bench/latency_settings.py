@@ -1,0 +1,102 @@
+"""Event-to-alert latency of worker settings against each other, interleaved on Apache Kafka.
+
+One broker is started and warmed up (a latency run at 70% of the rate); then each
+round runs every configuration once at the offered rate, the order reversed
+every other round, so that all of them see the same machine. A configuration
+is a comma-separated list of worker settings (``commit_interval_ms=100``;
+empty: the defaults). Per configuration the medians over the rounds are
+printed, and with ``--write`` all runs are kept in ``latency_settings.json``
+under ``--label``::
+
+    python -m bench.latency_settings 14000 --rounds 4 \\
+        --config commit_interval_ms=100,commit_encode_slice_ms=0 --config ""
+
+>>> parse_config("commit_interval_ms=100, commit_encode_slice_ms=0")
+{'commit_interval_ms': '100', 'commit_encode_slice_ms': '0'}
+>>> parse_config("")
+{}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.end_to_end import latency
+from brokers import broker_named
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "latency_settings.json"
+MEDIANS = ("p50_ms", "p99_ms", "worker_cpu_share", "broker_cpu_share")
+
+
+def parse_config(text: str) -> dict[str, str]:
+    """``key=value`` pairs, comma-separated, into worker settings."""
+    pairs = [part.strip() for part in text.split(",") if part.strip()]
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def label_of(config: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in config.items()) or "defaults"
+
+
+def run(rate: float, seconds: float, rounds: int, configs: list[dict[str, str]]
+        ) -> dict[str, Any]:
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp, broker_named("kafka") as broker:
+        workdir = Path(tmp)
+        (workdir / "models").mkdir()
+        warm = latency(broker, 0.7 * rate, seconds, workdir)
+        print(f"warm-up at {0.7 * rate:,.0f}/s: p50 {warm.get('p50_ms')} ms", flush=True)
+        for r in range(rounds):
+            for config in configs if r % 2 == 0 else configs[::-1]:
+                got = latency(broker, rate, seconds, workdir, config)
+                got.update(round=r, config=label_of(config), load_average=os.getloadavg()[0])
+                runs.append(got)
+                print(f"round {r} {label_of(config):60} p50 {got.get('p50_ms'):>8} ms  "
+                      f"p99 {got.get('p99_ms'):>8} ms  worker on a CPU "
+                      f"{got['worker_cpu_share']:.2f}", flush=True)
+    medians: dict[str, dict[str, float]] = {}
+    for config in configs:
+        mine = [x for x in runs if x["config"] == label_of(config) and x.get("probes")]
+        if mine:
+            medians[label_of(config)] = {
+                key: round(statistics.median(x[key] for x in mine), 2) for key in MEDIANS}
+    return {"offered_per_s": rate, "seconds": seconds, "rounds": rounds, "medians": medians,
+            "runs": runs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("rate", type=float, help="offered events/s")
+    parser.add_argument("--config", action="append", default=[], metavar="K=V,...",
+                        help="worker settings of one configuration (repeat; empty: defaults)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of one run")
+    parser.add_argument("--write", action="store_true", help=f"keep the runs in {OUT.name}")
+    parser.add_argument("--label", default="", help="the entry's name in the JSON")
+    args = parser.parse_args(argv)
+    configs = [parse_config(c) for c in args.config] or [{}]
+    result = run(args.rate, args.seconds, args.rounds, configs)
+    for name, med in result["medians"].items():
+        print(f"median {name:60} {med}")
+    if args.write:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, cwd=HERE, check=False).stdout.strip()
+        kept = json.loads(OUT.read_text()) if OUT.exists() else {}
+        kept[args.label or time.strftime("%Y-%m-%d %H:%M")] = {
+            "commit": commit, "machine": platform.machine(), "cpus": os.cpu_count(), **result}
+        OUT.write_text(json.dumps(kept, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
