@@ -262,9 +262,10 @@ class Settings(BaseSettings):
         le=1_000,
         description=(
             "At least once: a commit encodes its changed states in slices of about this "
-            "many milliseconds and lets the worker handle records between them (their "
-            "alerts are acknowledged before the states are written). 0: in one go, "
-            "during which no record is handled. Exactly once always encodes in one go."
+            "many milliseconds, each followed by a pause as long, in which the worker "
+            "handles records (their alerts are acknowledged before the states are "
+            "written). 0: in one go, during which no record is handled. Exactly once "
+            "always encodes in one go."
         ),
     )
     state_cache_customers: int = Field(

@@ -329,7 +329,12 @@ class Committer:
         batch.touched = set()
 
     async def _encode_in_slices(self, batch: Batch) -> None:
-        """As :meth:`_encode`, giving the event loop a turn every ``slice_s`` of encoding.
+        """As :meth:`_encode`, pausing for ``slice_s`` after every ``slice_s`` of encoding.
+
+        The pause, rather than a bare turn of the event loop, lets the loop handle
+        whole batches meanwhile: with a turn only, every step of every task came
+        with a slice of encoding, batches shrank and the worker spent more CPU per
+        event (``bench/latency_settings.json``).
 
         The loop may handle later batches meanwhile: a state they change before it
         is encoded is written as it is then (and again by the next commit, being
@@ -360,7 +365,7 @@ class Committer:
                     changes[key.encode()] = state.to_bytes()
                 n += 1
                 if n % SLICE_CHECK_EVERY == 0 and clock() >= deadline:
-                    await asyncio.sleep(0)
+                    await asyncio.sleep(self.slice_s)
                     deadline = clock() + self.slice_s
 
     async def _before_commit(self, batches: list[Batch]) -> None:
