@@ -223,10 +223,12 @@ async def _latency_run(bootstrap: str, names: Names, rate: float, seconds: float
 
 
 def latency(broker: Any, rate: float, seconds: float, workdir: Path,
-            settings: dict[str, str] | None = None) -> dict[str, Any]:
+            settings: dict[str, str] | None = None,
+            customers: int | None = None) -> dict[str, Any]:
     """Event-to-alert latency quantiles at an offered ``rate`` (events/s) for ``seconds``.
 
     ``settings``: the worker's, overriding the defaults (``commit_interval_ms``: ``"100"``).
+    ``customers``: the history's (default: sized to the events, as the sustained rate's).
     """
     names = Names()
     worker = WorkerProcess(worker_env(broker, names, workdir, sweep_clock="event",
@@ -236,7 +238,7 @@ def latency(broker: Any, rate: float, seconds: float, workdir: Path,
     try:
         worker.wait_ready(timeout=120.0)
         background = iter(encode_load(
-            synthetic_events(int(rate * (seconds + WARMUP_S) * 1.2) + 1000)))
+            synthetic_events(int(rate * (seconds + WARMUP_S) * 1.2) + 1000, customers)))
         broker_pid = getattr(broker, "pid", None)
         sched0, began = schedstat(worker.pid), time.monotonic()
         broker0, own0 = cpu_seconds(broker_pid), time.process_time()

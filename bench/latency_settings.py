@@ -48,8 +48,8 @@ def label_of(config: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in config.items()) or "defaults"
 
 
-def run(rate: float, seconds: float, rounds: int, configs: list[dict[str, str]]
-        ) -> dict[str, Any]:
+def run(rate: float, seconds: float, rounds: int, configs: list[dict[str, str]],
+        customers: int | None = None) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp, broker_named("kafka") as broker:
         workdir = Path(tmp)
@@ -58,7 +58,7 @@ def run(rate: float, seconds: float, rounds: int, configs: list[dict[str, str]]
         print(f"warm-up at {0.7 * rate:,.0f}/s: p50 {warm.get('p50_ms')} ms", flush=True)
         for r in range(rounds):
             for config in configs if r % 2 == 0 else configs[::-1]:
-                got = latency(broker, rate, seconds, workdir, config)
+                got = latency(broker, rate, seconds, workdir, config, customers)
                 got.update(round=r, config=label_of(config), load_average=os.getloadavg()[0])
                 runs.append(got)
                 print(f"round {r} {label_of(config):60} p50 {got.get('p50_ms'):>8} ms  "
@@ -70,8 +70,8 @@ def run(rate: float, seconds: float, rounds: int, configs: list[dict[str, str]]
         if mine:
             medians[label_of(config)] = {
                 key: round(statistics.median(x[key] for x in mine), 2) for key in MEDIANS}
-    return {"offered_per_s": rate, "seconds": seconds, "rounds": rounds, "medians": medians,
-            "runs": runs}
+    return {"offered_per_s": rate, "seconds": seconds, "rounds": rounds,
+            "customers": customers, "medians": medians, "runs": runs}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,11 +81,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="worker settings of one configuration (repeat; empty: defaults)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of one run")
+    parser.add_argument("--customers", type=int,
+                        help="customers in the history (default: one per 100 events: "
+                        "each acts several times a second, and a commit merges their changes)")
     parser.add_argument("--write", action="store_true", help=f"keep the runs in {OUT.name}")
     parser.add_argument("--label", default="", help="the entry's name in the JSON")
     args = parser.parse_args(argv)
     configs = [parse_config(c) for c in args.config] or [{}]
-    result = run(args.rate, args.seconds, args.rounds, configs)
+    result = run(args.rate, args.seconds, args.rounds, configs, args.customers)
     for name, med in result["medians"].items():
         print(f"median {name:60} {med}")
     if args.write:
