@@ -38,3 +38,13 @@ def test_shrink_keeps_dirty_states_even_over_the_limit() -> None:
     for i in range(5):
         store[f"c{i}"] = CustomerState.new(f"c{i}", now=float(i))
     assert store.shrink(2) == 0 and len(store.live) == 5
+
+
+def test_a_state_erased_while_its_changes_were_written_stays_erased_locally() -> None:
+    store = _store(keep_encoded=True)
+    store["c1"] = CustomerState.new("c1", now=1.0)
+    changes = store.take_changes()  # the commit encoded c1 ...
+    store.pop("c1")  # ... an erasure was handled while the changelog write was in flight ...
+    store.persist(changes, changelog_end=1)  # ... and then the write was acknowledged
+    assert store.get("c1") is None and "c1" not in store
+    assert store.take_changes() == {b"c1": None}  # the tombstone goes with the next commit

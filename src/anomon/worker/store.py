@@ -249,11 +249,14 @@ class PartitionStore:
         """
         if not self.keep_encoded:
             return
+        deleted = self.deleted
         for key, value in changes.items():
             if value is None:
                 self.backend.delete(key)
-            else:
+            elif not deleted or key.decode("utf-8", "replace") not in deleted:
                 self.backend.put(key, value)
+            # else erased while the changes were written: its bytes must not come back
+            # (its tombstone goes with the next commit)
         if changelog_end is not None:
             self.backend.set_offset(changelog_end)
 
