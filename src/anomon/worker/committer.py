@@ -208,8 +208,8 @@ class Committer:
         self.interval_s = interval_s
         #: most states kept decoded over all stores (0: no bound), enforced after each commit
         self.cache_limit = cache_limit
-        #: longest stretch of encoding without a turn for the loop (0: a commit encodes in
-        #: one go; at least once only, see :meth:`_encode_in_slices`)
+        #: longest stretch of encoding before a pause as long for the loop (0: a commit
+        #: encodes in one go; at least once only, see :meth:`_encode_in_slices`)
         self.slice_s = 0.0
         self._hurry = asyncio.Event()
         self._last_commit = 0.0
@@ -331,14 +331,14 @@ class Committer:
     async def _encode_in_slices(self, batch: Batch) -> None:
         """As :meth:`_encode`, pausing for ``slice_s`` after every ``slice_s`` of encoding.
 
-        The pause, rather than a bare turn of the event loop, lets the loop handle
-        whole batches meanwhile: with a turn only, every step of every task came
-        with a slice of encoding, batches shrank and the worker spent more CPU per
-        event (``bench/latency_settings.json``).
+        A pause, rather than a bare turn of the event loop, lets the loop handle
+        whole batches: with a turn only, every step of every task came with a
+        slice of encoding, batches shrank and the worker spent more CPU per event
+        (``bench/latency_settings.json``).
 
-        The loop may handle later batches meanwhile: a state they change before it
-        is encoded is written as it is then (and again by the next commit, being
-        dirty again), so the changelog may run ahead of the committed offsets, as a
+        A state that a batch handled during a pause changes before it is encoded
+        is written as it is then (and again by the next commit, being dirty
+        again), so the changelog may run ahead of the committed offsets, as a
         crash between a changelog write and its offset commit leaves it anyway. The
         records read again are duplicates of what the state holds and make no
         alert, so the outputs of every batch handled so far must be acknowledged
