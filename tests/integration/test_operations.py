@@ -24,6 +24,7 @@ from workerkit import (
     WorkerFactory,
     alerts_of,
     days_ago,
+    drained,
     event_records,
     read_latest,
     read_topic,
@@ -107,6 +108,7 @@ def test_out_of_order_within_the_bound_is_applied_and_late_events_go_aside(
     # within the bound, the state is what in-order processing gives
     applied = sorted(arrival + within, key=lambda e: e["ts"])
     want = offline_states(applied)
+    drained(broker, names)  # the states are in the changelog once their offsets are committed
     got = states_of(read_latest(broker, names.changelog))
     for customer, expected in want.items():
         state = got[customer]
@@ -234,6 +236,7 @@ def test_erasure_and_ttl_delete_customer_state_for_good(
     assert "leaver" not in done.stdout and "requested on 4 partition(s)" in done.stdout
     stats = worker.wait_for(lambda s: s["erasures"] == 4 and s["erased"] == 1)
     assert profile_status(worker, "leaver") == 404 and profile_status(worker, "stayer") == 200
+    drained(broker, names, topic=names.erasure)  # written by the commit of the requests
     latest = read_latest(broker, names.changelog)
     assert latest[b"leaver"] is None and latest[b"long-gone"] is None  # tombstones
     assert latest[b"stayer"] is not None

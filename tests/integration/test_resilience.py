@@ -31,9 +31,8 @@ from workerkit import (
     WorkerFactory,
     WorkerProcess,
     alert_records_by_id,
-    committed_lag,
-    committed_offsets,
     days_ago,
+    drained,
     end_offsets,
     metric_samples,
     offline_alerts,
@@ -45,6 +44,7 @@ from workerkit import (
     send_events,
     state_problems,
     states_of,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -52,27 +52,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300
 RATE = 250.0  # events per second sent while the fault happens
 
 
-def wait_until(predicate: Any, timeout: float, what: str, step: float = 0.1) -> float:
-    """Poll ``predicate`` until true; returns the seconds it took."""
-    began = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - began < timeout, f"{what}: not within {timeout} s"
-        time.sleep(step)
-    return time.monotonic() - began
-
-
 def processed_total(*workers: WorkerProcess) -> int:
     return sum(w.stats()["processed"] for w in workers if w.alive())
-
-
-def drained(broker: Any, names: Names, timeout: float = 60.0) -> None:
-    """Wait until the group's committed offsets reach the end of the input topic."""
-    try:
-        wait_until(lambda: committed_lag(broker, names.app_id, names.input) == 0, timeout,
-                   "committed offsets reach the end of the input", step=0.5)
-    except AssertionError as err:
-        offsets = committed_offsets(broker, names.app_id, names.input)
-        raise AssertionError(f"{err}; (end, committed) by partition: {offsets}") from None
 
 
 def settled(worker: WorkerProcess, quiet_s: float = 3.0, timeout: float = 90.0) -> None:

@@ -345,6 +345,30 @@ def committed_lag(broker: Any, group: str, topic: str) -> int:
     return sum(end - committed for end, committed in committed_offsets(broker, group, topic))
 
 
+def wait_until(predicate: Any, timeout: float, what: str, step: float = 0.1) -> float:
+    """Poll ``predicate`` until true; returns the seconds it took."""
+    began = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - began < timeout, f"{what}: not within {timeout} s"
+        time.sleep(step)
+    return time.monotonic() - began
+
+
+def drained(broker: Any, names: Names, timeout: float = 60.0, topic: str | None = None) -> None:
+    """Wait until the group's committed offsets reach the end of the input topic (or ``topic``).
+
+    A worker commits offsets only after the states of those records are in the
+    changelog, so from then on the changelog holds them.
+    """
+    topic = topic or names.input
+    try:
+        wait_until(lambda: committed_lag(broker, names.app_id, topic) == 0, timeout,
+                   f"committed offsets reach the end of {topic}", step=0.5)
+    except AssertionError as err:
+        offsets = committed_offsets(broker, names.app_id, topic)
+        raise AssertionError(f"{err}; (end, committed) by partition: {offsets}") from None
+
+
 def committed_offsets(broker: Any, group: str, topic: str) -> list[tuple[int, int]]:
     """(end offset, ``group``'s committed offset) of each partition of ``topic``."""
 
