@@ -20,6 +20,11 @@ from river import stats
 from anomon.core.ewstat import ew_update
 
 _ALPHA = 0.002
+SHAPE_PRIOR_MIN = 200
+"""Fitted shapes seen before customers' shapes are shrunk toward the population's."""
+SHAPE_SPREAD_FLOOR = 0.02
+"""The least spread of customers' true log shapes assumed (about 14% between customers):
+a customer with a long history keeps their own rhythm even in a population of one rhythm."""
 
 
 class PopulationBaseline:
@@ -40,6 +45,8 @@ class PopulationBaseline:
         # per channel ("purchase", "activity"): customers' log mean gap, for the rate prior
         self.rhythm_stats: dict[str, list[float]] = {
             "purchase": [0.0, math.log(30.0), 1.0], "activity": [0.0, math.log(10.0), 1.0]}
+        #: customers' fitted log order-gap shapes: count, mean, variance, mean sampling variance
+        self.shape_stats: list[float] = [0.0, 0.0, 0.0, 0.0]
         #: channel -> (the statistics a prior was fitted to, the prior): refitted when they change
         self._priors: dict[str, tuple[list[float], tuple[float, float]]] = {}
 
@@ -76,6 +83,33 @@ class PopulationBaseline:
         prior = (a0, a0 * math.exp(mu - 1.0 / (2.0 * a0) - 1.0 / (12.0 * a0 * a0)))
         self._priors[channel] = (stats_now, prior)
         return prior
+
+    def observe_shape(self, log_shape: float, sampling_var: float) -> None:
+        """A customer's fitted log order-gap shape and its sampling variance (at an order)."""
+        n, mu, var, s2 = self.shape_stats
+        n_, mu, var = ew_update(int(n), mu, var, log_shape, _ALPHA)
+        s2 += max(1.0 / n_, _ALPHA) * (sampling_var - s2)
+        self.shape_stats = [float(n_), mu, var, s2]
+
+    def shape_prior(self) -> tuple[float, float] | None:
+        """``(m, tau2)``: the mean of customers' log gap shapes and the spread of the true ones.
+
+        ``tau2`` is the observed variance of the fitted log shapes less their
+        mean sampling variance (floored at :data:`SHAPE_SPREAD_FLOOR`): what is
+        left when the noise of a dozen gaps is taken away. ``None`` until
+        :data:`SHAPE_PRIOR_MIN` fits were seen.
+
+        >>> pop = PopulationBaseline()
+        >>> for i in range(300):
+        ...     pop.observe_shape(0.5 if i % 2 else -0.1, 0.05)
+        >>> m, tau2 = pop.shape_prior()
+        >>> round(m, 2), round(tau2, 2)
+        (0.2, 0.04)
+        """
+        n, mu, var, s2 = self.shape_stats
+        if n < SHAPE_PRIOR_MIN:
+            return None
+        return mu, max(var - s2, SHAPE_SPREAD_FLOOR)
 
     def observe_gap(self, log_gap: float) -> None:
         """A new inter-purchase gap (log days) somewhere in the population."""

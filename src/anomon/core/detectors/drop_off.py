@@ -21,7 +21,9 @@ are never multiplied):
 * **silence**: the rate-weighted predictive survival of the current silence
   falls below ``budget x expected gap`` (for purchases, once the window holds
   5 gaps, of the customer's fitted order process, merged orders counted as
-  short gaps: :func:`~anomon.core.detectors.renewal.silence_renewal`);
+  short gaps: :func:`~anomon.core.detectors.renewal.silence_renewal`; the
+  fitted shape shrunk toward the population's by how little a short history
+  tells: :func:`~anomon.core.detectors.renewal.shrunk_shape`);
 * **decline**: a gamma-renewal CUSUM for a fall to ``decline_ratio`` x the
   reference rate (the posterior rate's 10% quantile, so an overestimated rate
   is no decline; frozen when the excursion starts) passes
@@ -72,9 +74,12 @@ from anomon.core.detectors.renewal import (
     cusum_step,
     cusum_threshold,
     days_to_evidence,
+    fitted_shape,
     in_gap_evidence,
     renewal,
+    shape_sampling_var,
     silence_renewal,
+    unbiased_log_shape,
 )
 from anomon.core.events import Event
 from anomon.core.features import MIN_GAP_DAYS, basket_gaps, merged_orders
@@ -153,6 +158,11 @@ class DropOffDetector:
         seen[4 + i] = float(n)
         if n >= 4:
             ctx.population.observe_rhythm(channel, log_mean_gap)
+        if i == 0:
+            fitted, n_orders = self._fitted_shape(state)
+            if fitted is not None:
+                ctx.population.observe_shape(unbiased_log_shape(fitted, n_orders),
+                                             shape_sampling_var(fitted, n_orders))
         cfg = ctx.config.drop_off
         if (cfg.purchase_decline_share if i == 0 else cfg.activity_decline_share) <= 0.0:
             return
@@ -171,6 +181,20 @@ class DropOffDetector:
         #: channel -> (inputs, model) of the last model built: an event's learning and its
         #: scheduling ask for the same one
         self._models: dict[str, tuple[tuple[Any, ...], Renewal]] = {}
+        #: (purchase window, fitted order-gap shape) of the last fit
+        self._fit: tuple[tuple[Any, ...], tuple[float | None, int]] | None = None
+
+    def _fitted_shape(self, state: CustomerState) -> tuple[float | None, int]:
+        """The order process's fitted shape (:func:`fitted_shape`) and the order gaps it
+        rests on; fitted once per purchase window."""
+        key = (state.customer_id, state.n_purchases, state.gap_n, state.gap_mu)
+        if self._fit is not None and self._fit[0] == key:
+            return self._fit[1]
+        gaps, days = basket_gaps(state)
+        merged, log_total = merged_orders(state)
+        out = (fitted_shape(gaps, days, log_total, merged, MIN_GAP_DAYS), gaps + merged)
+        self._fit = (key, out)
+        return out
 
     def budgets(self, state: CustomerState, cfg: DropOffConfig) -> dict[str, float]:
         """Budget per customer-day of each test; they add up to ``budget_per_1000_days``.
@@ -209,14 +233,15 @@ class DropOffDetector:
         model = self.model(state, channel, ctx)
         if channel != "purchase":
             return model
-        key = self._models["purchase"][0]
+        shape_prior = ctx.population.shape_prior()
+        key = (*self._models["purchase"][0], shape_prior)
         last = self._models.get("purchase_silence")
         if last is not None and last[0] == key:
             return last[1]
         gaps, days = basket_gaps(state)
         merged, log_total = merged_orders(state)
         out = silence_renewal(model, ctx.population.rate_prior(channel), gaps, days, log_total,
-                              merged, MIN_GAP_DAYS)
+                              merged, MIN_GAP_DAYS, shape_prior, self._fitted_shape(state)[0])
         self._models["purchase_silence"] = (key, out)
         return out
 
