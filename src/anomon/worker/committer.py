@@ -60,8 +60,12 @@ from anomon.worker.store import PartitionStore
 
 log = logging.getLogger("anomon.worker.committer")
 
-MAX_IN_FLIGHT = 256  # batches enqueued and not yet committed before the loop waits
+MAX_IN_FLIGHT = 4096
+"""Batches enqueued and not yet committed before the loop waits. A busy loop makes a few
+hundred small batches a second and a commit takes a second's worth at least once: the bound
+holds several commits (a batch is its offsets and outputs, the states stay in the stores)."""
 RETRY_S = 0.5
+ROOM_CHECK_S = 0.05  # a loop waiting for room looks at the committer's health this often
 SLICE_CHECK_EVERY = 16  # states encoded between two looks at the clock
 
 ProducerFactory = Callable[[str | None], AIOKafkaProducer]
@@ -220,6 +224,8 @@ class Committer:
         #: offsets committed so far (lag when the loop has not handled a record yet)
         self.committed: dict[TopicPartition, int] = {}
         self._pending = 0
+        self._room = asyncio.Event()
+        self._room.set()
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
@@ -239,6 +245,8 @@ class Committer:
             return
         self._pending += 1
         self._idle.clear()
+        if self._pending >= MAX_IN_FLIGHT:
+            self._room.clear()
         self._enqueued(batch)
         self.queue.put_nowait(batch)
 
@@ -249,7 +257,8 @@ class Committer:
         """Wait while too many batches are in flight (back pressure on the loop)."""
         while self._pending >= MAX_IN_FLIGHT and not self.closing.is_set():
             self._check()
-            await asyncio.sleep(0.001)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), ROOM_CHECK_S)
 
     async def drain(self) -> None:
         """Commit now; wait until every batch enqueued so far is committed (or given up)."""
@@ -302,6 +311,8 @@ class Committer:
                 raise
             finally:
                 self._pending -= len(batches)
+                if self._pending < MAX_IN_FLIGHT:
+                    self._room.set()
                 if self._pending == 0:
                     self._idle.set()
 
