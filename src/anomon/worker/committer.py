@@ -213,7 +213,7 @@ class Committer:
         #: most states kept decoded over all stores (0: no bound), enforced after each commit
         self.cache_limit = cache_limit
         #: longest stretch of encoding before a pause as long for the loop (0: a commit
-        #: encodes in one go; at least once only, see :meth:`_encode_in_slices`)
+        #: encodes in one go; at least once only, see :meth:`_encode`)
         self.slice_s = 0.0
         self._hurry = asyncio.Event()
         self._last_commit = 0.0
@@ -291,13 +291,10 @@ class Committer:
                     batch.absorb(later)
                 if batch.partitions() & self.failed:
                     batch = batch.without(self.failed)
-                # one go (no await since the queue was emptied): the states of exactly
-                # the batches taken, as the loop enqueues each batch once handled; in
-                # slices: those states or later ones (see _encode_in_slices)
-                if self.slice_s > 0:
-                    await self._encode_in_slices(batch)
-                else:
-                    self._encode(batch)
+                # in one go (no await since the queue was emptied): the states of
+                # exactly the batches taken, as the loop enqueues each batch once
+                # handled; in slices: those states or later ones (see _encode)
+                await self._encode(batch)
                 await self._before_commit(batches)
                 await self.commit(batch)
                 metrics.COMMIT_SECONDS.observe(loop.time() - self._last_commit)
@@ -324,27 +321,15 @@ class Committer:
         for store in list(self.stores.values()):
             store.shrink(per_store)
 
-    def _encode(self, batch: Batch) -> None:
-        """The changed states of the partitions ``batch`` touched, encoded into it, in one go."""
-        for p in sorted(batch.touched):
-            store = self.stores.get(p)
-            if store is None:
-                continue
-            changes = store.take_changes()
-            if changes:
-                mine = batch.changes.get(p)
-                if mine is None:
-                    batch.changes[p] = changes
-                else:
-                    mine.update(changes)
-        batch.touched = set()
+    async def _encode(self, batch: Batch) -> None:
+        """The changed states of the partitions ``batch`` touched, encoded into it.
 
-    async def _encode_in_slices(self, batch: Batch) -> None:
-        """As :meth:`_encode`, pausing for ``slice_s`` after every ``slice_s`` of encoding.
-
-        A pause, rather than a bare turn of the event loop, lets the loop handle
-        whole batches: with a turn only, every step of every task came with a
-        slice of encoding, batches shrank and the worker spent more CPU per event
+        With ``slice_s`` 0, in one go: no await, so exactly the states of the
+        batches taken (exactly once needs that). Otherwise it pauses for
+        ``slice_s`` after every ``slice_s`` of encoding. A pause, rather than a
+        bare turn of the event loop, lets the loop handle whole batches: with a
+        turn only, every step of every task came with a slice of encoding,
+        batches shrank and the worker spent more CPU per event
         (``bench/latency_settings.json``).
 
         A state that a batch handled during a pause changes before it is encoded
@@ -361,6 +346,8 @@ class Committer:
             if store is None:
                 continue
             changed, deleted = store.take_dirty()
+            if not changed and not deleted:
+                continue
             changes = batch.changes.setdefault(p, {})
             for key in deleted:
                 changes[key.encode()] = None
@@ -368,14 +355,16 @@ class Committer:
         batch.touched = set()
         clock = time.perf_counter
         deadline = clock() + self.slice_s
+        pausing = self.slice_s > 0
         n = 0
         for store, changes, changed in work:
+            live = store.live
             for key in changed:
-                state = store.live.get(key)
+                state = live.get(key)
                 if state is not None:  # else erased since: its tombstone goes next time
                     changes[key.encode()] = state.to_bytes()
                 n += 1
-                if n % SLICE_CHECK_EVERY == 0 and clock() >= deadline:
+                if pausing and n % SLICE_CHECK_EVERY == 0 and clock() >= deadline:
                     await asyncio.sleep(self.slice_s)
                     deadline = clock() + self.slice_s
 
