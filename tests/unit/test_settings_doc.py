@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from anomon.settings import Settings
-from anomon.settings_doc import settings_rows
+from anomon.settings_doc import env_example, markdown_table, settings_rows
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 
@@ -28,3 +28,12 @@ def test_env_variables_override_defaults(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_web_server_binds_loopback_by_default() -> None:
     assert Settings().web_host == "127.0.0.1"
+
+
+def test_the_documents_show_what_the_settings_say() -> None:
+    """config/README.md's table and the env example are the rendered settings, defaults included."""
+    readme = (CONFIG / "README.md").read_text()
+    stale = [row.split(" | ")[0] for row in markdown_table().splitlines()[2:] if row not in readme]
+    assert stale == [], f"regenerate these rows of config/README.md (markdown_table): {stale}"
+    example = (CONFIG / "anomon.env.example").read_text()
+    assert example.strip() == env_example().strip(), "regenerate config/anomon.env.example"
