@@ -17,7 +17,7 @@ from anomon.worker.committer import MAX_IN_FLIGHT, Committer
 
 
 class HeldCommits(Committer):
-    """Commits nothing until the test lets it; counts the batches committed."""
+    """Commits nothing until the test lets it; counts the records committed."""
 
     def __init__(self, interval_s: float) -> None:
         super().__init__(None, "changelog", {}, interval_s=interval_s)
