@@ -205,6 +205,14 @@ def render(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _broker_share(run: dict[str, Any]) -> str:
+    """``0.45 (0.12)``: the broker's CPU share in a run, its compiler's in brackets."""
+    if "broker_cpu_share" not in run:
+        return "-"
+    compiler = run.get("broker_threads_share", {}).get("compiler")
+    return f"{run['broker_cpu_share']}" + (f" ({compiler})" if compiler is not None else "")
+
+
 def render_hot_path(h: dict[str, Any]) -> list[str]:
     """The tables of :mod:`bench.hot_path`."""
     lines = ["", "## The worker against the engine alone (`python -m bench.hot_path`)", "",
@@ -213,19 +221,23 @@ def render_hot_path(h: dict[str, Any]) -> list[str]:
              "order), one worker, two workers of one group. Load average: the machine's, "
              "1 minute, at the end of each run (2 cores, shared).", "",
              "| broker | run | replay events/s | one worker events/s | CPU us/event | "
-             "waiting for a CPU | two workers events/s | waiting for a CPU | load average |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "waiting for a CPU | broker on a CPU (compiler) | two workers events/s | "
+             "waiting for a CPU | broker on a CPU (compiler) | load average |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, b in h["brokers"].items():
         for i, (rep, one, two) in enumerate(zip(b["replay"], b["one"], b["two"], strict=True)):
             lines.append(f"| {name} | {i + 1} | {rep['events_per_s']:,.0f} | "
                          f"{one['events_per_s']:,} | {one['cpu_us_per_event']} | "
-                         f"{one.get('runqueue_wait_share', '-')} | {two['events_per_s']:,} | "
-                         f"{two.get('runqueue_wait_share', '-')} | "
+                         f"{one.get('runqueue_wait_share', '-')} | {_broker_share(one)} | "
+                         f"{two['events_per_s']:,} | "
+                         f"{two.get('runqueue_wait_share', '-')} | {_broker_share(two)} | "
                          f"{one['load_average']:.1f} / {two['load_average']:.1f} |")
     lines += ["", "*Waiting for a CPU*: seconds the worker processes were runnable but not "
               "running, per second of the run, summed over the workers "
               "(`/proc/PID/schedstat`): the share of the machine other processes took from "
-              "them."]
+              "them. *Broker on a CPU*: its CPU seconds per second of the run; in brackets, "
+              "those of its JVM's compiler threads (a fresh broker's JIT compiles for "
+              "minutes; Tansu is native: no figure)."]
     lines += ["", "| broker | one worker / replay | two workers / one | latency at 70% "
               "(events/s) | p50 ms | p99 ms | worker on CPU / waiting | load average "
               "before / after |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]

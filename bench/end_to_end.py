@@ -278,6 +278,29 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+#: A JVM's threads by what they do (``/proc`` thread names, numbers left out)
+JVM_THREADS = {"C1 CompilerThre": "compiler", "C2 CompilerThre": "compiler",
+               "G1 Conc#": "collector", "GC Thread#": "collector", "G1 Refine#": "collector",
+               "G1 Main Marker": "collector", "G1 Service": "collector",
+               "data-plane-kafk": "requests"}
+
+
+def thread_cpu_seconds(pid: int | None) -> dict[str, float]:
+    """CPU seconds of process ``pid``'s threads so far, grouped by :data:`JVM_THREADS`."""
+    out: dict[str, float] = {}
+    if pid is None:
+        return out
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a thread that just ended
+            continue
+        group = JVM_THREADS.get(name.rstrip("0123456789"), "other")
+        out[group] = out.get(group, 0.0) + (int(fields[11]) + int(fields[12]))
+    return {k: v / os.sysconf("SC_CLK_TCK") for k, v in out.items()}
+
+
 def schedstat(pid: int) -> tuple[int, int]:
     """Nanoseconds process ``pid`` ran on a CPU and waited on a run queue (all threads)."""
     ran = waited = 0

@@ -6,10 +6,14 @@ each round, one after the other on the same synthetic events:
 * ``replay``: ``anomon replay`` on the events as a file (the engine alone, its
   own events/s figure, imports excluded);
 * ``one worker``: a worker on an empty topic of 8 partitions; once it owns them
-  the events are produced (prebuilt batches, under a second); events/s from the
-  first produced to the last handled (``/stats``), and its CPU time per event;
-* ``two workers``: the same with two workers of one group, produced once both
-  own partitions;
+  the events are sent (record batches encoded beforehand: the sends cost the
+  machine a few percent of a core); events/s from the first sent to the last
+  handled (``/stats``), its CPU time per event, and the CPU shares of the broker
+  (by JVM thread group) and of the sender;
+* ``two workers``: the same with two workers of one group, sent once both own
+  partitions;
+
+A warm-up of one worker and of two, not kept, comes before the first round.
 
 then, once per broker, event-to-alert latency at 70% of the sustained rate
 (:func:`bench.end_to_end.latency`, with the load average beside it); on Apache
@@ -31,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +43,14 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.end_to_end import cpu_seconds, encode_load, latency, schedstat, synthetic_events
+from bench.end_to_end import (
+    cpu_seconds,
+    encode_load,
+    latency,
+    schedstat,
+    synthetic_events,
+    thread_cpu_seconds,
+)
 from brokers import broker_named
 from workerkit import (
     BackgroundProducer,
@@ -77,24 +89,38 @@ def encoded(events: list[dict[str, Any]]) -> dict[int, list[tuple[bytes, bytes]]
     return out
 
 
-async def _send(bootstrap: str, topic: str, records: dict[int, list[tuple[bytes, bytes]]]
-                ) -> None:
-    """Produce prebuilt records as whole batches: a few microseconds of CPU per record."""
+async def _send_when(bootstrap: str, topic: str, records: dict[int, list[tuple[bytes, bytes]]],
+                     ready: Callable[[], bool], clock: Callable[[], None]) -> float:
+    """Produce prebuilt records as whole batches once ``ready()``; seconds it took.
+
+    The record batches are encoded before ``ready()`` is first asked, so that the
+    timed part costs the machine only their sends: the load generator shares the
+    cores with the workers and the broker, and built in the timed part the batches
+    took a core for most of a second (6-10 us per record). ``clock()`` is called
+    just before the first send.
+    """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5,
                                 max_batch_size=1024 * 1024, max_request_size=8 * 1024 * 1024,
                                 acks=1)
     await producer.start()
     try:
-        futures = []
+        batches = []
         for partition, items in records.items():
             batch = producer.create_batch()
             for key, value in items:
                 if batch.append(key=key, value=value, timestamp=None) is None:
-                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                    batches.append((partition, batch))
                     batch = producer.create_batch()
                     batch.append(key=key, value=value, timestamp=None)
-            futures.append(await producer.send_batch(batch, topic, partition=partition))
+            batches.append((partition, batch))
+        while not await asyncio.to_thread(ready):
+            await asyncio.sleep(0.05)
+        clock()
+        started = time.monotonic()
+        futures = [await producer.send_batch(batch, topic, partition=partition)
+                   for partition, batch in batches]
         await asyncio.gather(*futures)
+        return time.monotonic() - started
     finally:
         await producer.stop()
 
@@ -118,8 +144,9 @@ def workers_rate(broker: Any, records: dict[int, list[tuple[bytes, bytes]]], cou
     """Events/s of ``count`` workers of a fresh group and topic.
 
     The workers start on an empty topic; once every one of them owns partitions
-    the events are produced (prebuilt batches: under a second), and the clock runs
-    from the first produced to the last handled. One worker and two are timed alike.
+    the events are produced (record batches encoded beforehand: their sends take a
+    fraction of a second), and the clock runs from the first sent to the last
+    handled. One worker and two are timed alike.
     """
     names = Names()
     n = sum(len(v) for v in records.values())
@@ -138,15 +165,22 @@ def workers_rate(broker: Any, records: dict[int, list[tuple[bytes, bytes]]], cou
                 return False
             return all(parts) and len(set().union(*parts)) == PARTITIONS
 
-        while not owned():
+        marks: dict[str, Any] = {}
+
+        def ready() -> bool:
             assert time.monotonic() < deadline, "workers never shared the partitions"
             assert all(w.alive() for w in procs), procs[0].log_tail()
-            time.sleep(0.05)
-        cpu0 = sum(cpu_seconds(w.pid) for w in procs)
-        waits0 = sum(schedstat(w.pid)[1] for w in procs)
-        started = time.monotonic()
-        asyncio.run(_send(broker.bootstrap, names.input, records))
-        produced_s = time.monotonic() - started
+            return owned()
+
+        def clock() -> None:
+            marks["cpu"] = sum(cpu_seconds(w.pid) for w in procs)
+            marks["waits"] = sum(schedstat(w.pid)[1] for w in procs)
+            marks["broker"], marks["own"] = thread_cpu_seconds(broker_pid), time.process_time()
+            marks["started"] = time.monotonic()
+
+        broker_pid = getattr(broker, "pid", None)
+        produced_s = asyncio.run(_send_when(broker.bootstrap, names.input, records, ready, clock))
+        started = marks["started"]
         deadline = started + 900
         handled = 0
         while handled < n:
@@ -157,8 +191,11 @@ def workers_rate(broker: Any, records: dict[int, list[tuple[bytes, bytes]]], cou
             except OSError:  # a busy worker may answer /stats late: ask again
                 continue
         seconds = time.monotonic() - started
-        cpu = sum(cpu_seconds(w.pid) for w in procs) - cpu0
-        waited = (sum(schedstat(w.pid)[1] for w in procs) - waits0) / 1e9
+        cpu = sum(cpu_seconds(w.pid) for w in procs) - marks["cpu"]
+        waited = (sum(schedstat(w.pid)[1] for w in procs) - marks["waits"]) / 1e9
+        broker_s = {k: v - marks["broker"].get(k, 0.0)
+                    for k, v in thread_cpu_seconds(broker_pid).items()}
+        own_s = time.process_time() - marks["own"]
         stats = [w.stats() for w in procs]
     finally:
         for w in procs:
@@ -168,6 +205,12 @@ def workers_rate(broker: Any, records: dict[int, list[tuple[bytes, bytes]]], cou
             "cpu_us_per_event": round(1e6 * cpu / n, 1),
             # seconds the workers were runnable but waited for a CPU, per second of the run
             "runqueue_wait_share": round(waited / seconds, 2),
+            # what else ran on the cores meanwhile: the broker, and this process (the sends)
+            "broker_cpu_share": round(sum(broker_s.values()) / seconds, 2),
+            # and of the broker's, its JVM's compiler and collector (a fresh broker's JIT
+            # compiles for minutes), and its request handlers
+            "broker_threads_share": {k: round(v / seconds, 2) for k, v in sorted(broker_s.items())},
+            "load_generator_cpu_share": round(own_s / seconds, 2),
             "accounted": all(s["accounted"] for s in stats),
             "load_average": os.getloadavg()[0]}
 
@@ -213,6 +256,9 @@ def rates(name: str, broker: Any, rounds: int, path: Path,
           workdir: Path) -> dict[str, Any]:
     """Interleaved rounds of replay, one worker and two on ``broker``, then latency at 70%."""
     runs: dict[str, list[dict[str, Any]]] = {"replay": [], "one": [], "two": []}
+    # a warm-up of each, not kept: the broker's first clients, topics and compiled code
+    workers_rate(broker, records, 1, workdir)
+    workers_rate(broker, records, 2, workdir)
     for _ in range(rounds):
         runs["replay"].append(replay(path))
         runs["one"].append(workers_rate(broker, records, 1, workdir))
