@@ -285,6 +285,25 @@ class Settings(BaseSettings):
             "committed together, at most once per commit_interval_ms)."
         ),
     )
+    fetch_wait_ms: int = Field(
+        5,
+        ge=0,
+        le=10_000,
+        description=(
+            "Longest a fetch of input records waits at the broker for fetch_min_bytes to "
+            "arrive: added to an event's latency at low rates, and an idle worker asks "
+            "its broker this often."
+        ),
+    )
+    fetch_min_bytes: int = Field(
+        64 * 1024,
+        ge=1,
+        description=(
+            "Bytes of input records a fetch waits for (at most fetch_wait_ms). Without "
+            "a minimum, a trickle of records makes one fetch per few records and the "
+            "broker spends a core on them."
+        ),
+    )
 
     @property
     def commit_interval_s(self) -> float:

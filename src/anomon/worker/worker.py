@@ -71,11 +71,6 @@ STOP_LOOP_S = 2.0
 STOP_COMMIT_S = 3.0
 STOP_CLIENT_S = 3.0
 PARENT_CHECK_S = 1.0
-# A fetch is answered once it has FETCH_MIN_BYTES or after FETCH_WAIT_MS (a broker that
-# answers only at the deadline, such as Tansu, always adds the wait). Without a minimum, a
-# trickle of records makes one fetch per few records and the broker spends a core on them.
-FETCH_MIN_BYTES = 64 * 1024
-FETCH_WAIT_MS = 5
 
 
 def advertised_host(settings: Settings, host: str) -> str:
@@ -162,8 +157,8 @@ class Worker:
             rebalance_timeout_ms=max(15000, 2 * session_ms),
             max_poll_interval_ms=max(300000, 10 * session_ms),
             request_timeout_ms=max(30000, 3 * session_ms + 1000),
-            max_poll_records=s.batch_max_records, fetch_max_wait_ms=FETCH_WAIT_MS,
-            fetch_min_bytes=FETCH_MIN_BYTES,
+            max_poll_records=s.batch_max_records, fetch_max_wait_ms=s.fetch_wait_ms,
+            fetch_min_bytes=s.fetch_min_bytes,
             partition_assignment_strategy=(self.assignor,), **self.auth)
 
     def _producer(self, transactional_id: str | None = None,
