@@ -291,8 +291,9 @@ class Settings(BaseSettings):
         le=10_000,
         description=(
             "Longest a fetch of input records waits at the broker for fetch_min_bytes to "
-            "arrive: added to an event's latency at low rates, and an idle worker asks "
-            "its broker this often."
+            "arrive: added to an event's latency at low rates (at any rate on a broker that "
+            "answers only at the deadline, such as Tansu), and an idle worker asks its "
+            "broker this often."
         ),
     )
     fetch_min_bytes: int = Field(
