@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import signal
@@ -10,12 +11,15 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
 
+from anomon.cli import replay_jobs
 from anomon.cli.main import main
 from anomon.cli.replay_jobs import shard_of
+from anomon.core.detection_config import DetectionConfig
 from anomon.core.timeutil import from_rfc3339
 from anomon.lab.synthetic import SyntheticConfig, write_dataset
 
@@ -136,3 +140,25 @@ def test_shards_die_with_a_killed_parent(events: Path, tmp_path: Path) -> None:
     while [pid for pid in shards if _alive(pid)] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [pid for pid in shards if _alive(pid)]
+
+
+def _report_start(job: replay_jobs.ShardJob, conn: Connection, parent_pid: int) -> None:
+    """A shard that reports which stop signals are blocked when its code starts."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    conn.send(("failed", ",".join(sorted(signal.Signals(s).name for s in blocked))))
+    conn.close()
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_a_shard_starts_with_the_stop_signals_blocked(events: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stop that reaches a shard before its own handlers are in place waits for them.
+
+    The shard is forked with the parent's SIGTERM handler, which raises: a SIGTERM
+    between the fork and the shard's first line printed a traceback.
+    """
+    monkeypatch.setattr(replay_jobs, "_run_shard", _report_start)
+    with pytest.raises(replay_jobs.ShardFailed) as failed:
+        replay_jobs.run_sharded(events, 1, DetectionConfig(), 0.0, io.BytesIO(), None, 3600.0)
+    assert {"SIGHUP", "SIGINT", "SIGTERM"} <= set(str(failed.value).split(": ")[-1].split(","))
+    assert not {signal.SIGTERM, signal.SIGHUP} & signal.pthread_sigmask(signal.SIG_BLOCK, [])

@@ -101,6 +101,8 @@ def _run_shard(job: ShardJob, conn: Connection, parent_pid: int) -> None:
     """A shard's process: replay its lines, agree on the end with the others, report."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the shards
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked since the fork
     ask = die_with_parent(parent_pid)
     if ask is not None:
         ask()
@@ -136,6 +138,12 @@ def _merge_alerts(parts: list[Path], out: IO[bytes]) -> None:
         keyed = [((from_rfc3339(orjson.loads(line)["ts"]), line) for line in f) for f in files]
         for _, line in heapq.merge(*keyed, key=lambda item: item[0]):
             out.write(line)
+
+
+#: Blocked while a shard is started: a shard forked with the parent's handler would
+#: raise :class:`_Stop` in its start-up code (a traceback) if stopped before it
+#: installed its own.
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 class _Stop(Exception):
@@ -181,7 +189,11 @@ def run_sharded(
                 mine, theirs = context.Pipe()
                 process = context.Process(target=_run_shard, args=(job, theirs, os.getpid()),
                                           name=f"anomon-replay-{job.shard}", daemon=True)
-                process.start()
+                blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+                try:
+                    process.start()
+                finally:  # a signal that came meanwhile is delivered here
+                    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
                 theirs.close()
                 processes.append(process)
                 conns.append(mine)
