@@ -267,15 +267,20 @@ def latency(broker: Any, rate: float, seconds: float, workdir: Path,
             "mean_ms": round(1000 * statistics.fmean(lat), 2), **share}
 
 
+def _stat_cpu_seconds(stat: Path) -> float:
+    """User + system CPU seconds in a ``/proc`` ``stat`` file (of a process or a thread)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int | None) -> float:
     """User + system CPU seconds of process ``pid`` so far (0 if there is none)."""
     if pid is None:
         return 0.0
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return _stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
     except OSError:  # ended
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 #: A JVM's threads by what they do (``/proc`` thread names, numbers left out)
@@ -293,12 +298,12 @@ def thread_cpu_seconds(pid: int | None) -> dict[str, float]:
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
             name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            seconds = _stat_cpu_seconds(task / "stat")
         except OSError:  # a thread that just ended
             continue
         group = JVM_THREADS.get(name.rstrip("0123456789"), "other")
-        out[group] = out.get(group, 0.0) + (int(fields[11]) + int(fields[12]))
-    return {k: v / os.sysconf("SC_CLK_TCK") for k, v in out.items()}
+        out[group] = out.get(group, 0.0) + seconds
+    return out
 
 
 def schedstat(pid: int) -> tuple[int, int]:

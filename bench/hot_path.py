@@ -165,6 +165,7 @@ def workers_rate(broker: Any, records: dict[int, list[tuple[bytes, bytes]]], cou
                 return False
             return all(parts) and len(set().union(*parts)) == PARTITIONS
 
+        broker_pid = getattr(broker, "pid", None)
         marks: dict[str, Any] = {}
 
         def ready() -> bool:
@@ -178,7 +179,6 @@ def workers_rate(broker: Any, records: dict[int, list[tuple[bytes, bytes]]], cou
             marks["broker"], marks["own"] = thread_cpu_seconds(broker_pid), time.process_time()
             marks["started"] = time.monotonic()
 
-        broker_pid = getattr(broker, "pid", None)
         produced_s = asyncio.run(_send_when(broker.bootstrap, names.input, records, ready, clock))
         started = marks["started"]
         deadline = started + 900

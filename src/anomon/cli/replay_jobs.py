@@ -97,6 +97,12 @@ def _own_lines(job: ShardJob) -> Iterator[bytes]:
             yield raw
 
 
+#: Blocked while a shard is started: a shard forked with the parent's handler would
+#: raise :class:`_Stop` in its start-up code (a traceback) if stopped before it
+#: installed its own.
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
 def _run_shard(job: ShardJob, conn: Connection, parent_pid: int) -> None:
     """A shard's process: replay its lines, agree on the end with the others, report."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the shards
@@ -138,12 +144,6 @@ def _merge_alerts(parts: list[Path], out: IO[bytes]) -> None:
         keyed = [((from_rfc3339(orjson.loads(line)["ts"]), line) for line in f) for f in files]
         for _, line in heapq.merge(*keyed, key=lambda item: item[0]):
             out.write(line)
-
-
-#: Blocked while a shard is started: a shard forked with the parent's handler would
-#: raise :class:`_Stop` in its start-up code (a traceback) if stopped before it
-#: installed its own.
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 class _Stop(Exception):
