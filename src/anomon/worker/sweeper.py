@@ -7,7 +7,9 @@ so each customer is judged by exactly one worker. A customer silent longer
 than ``state_ttl_days`` is forgotten there: state and changelog record deleted
 (``expired`` in ``/stats``).
 
-The work is cut in chunks of :data:`CHUNK_S` seconds; each chunk becomes a
+The work is cut in chunks of :data:`CHUNK_S` seconds; a round ends with the
+segments (tier, stage) of the customers changed since the last one, for the
+``anomon_customers_tracked`` gauge, in chunks too. Each chunk becomes a
 :class:`~anomon.worker.batch.Batch` of its own (alerts and state writes of the
 customers' own partitions, committed like any batch), so records keep flowing
 during a long sweep. After a rebalance the index is rebuilt from the states
@@ -30,12 +32,11 @@ from anomon.worker.drift import LabelDrift
 from anomon.worker.handler import RecordHandler
 from anomon.worker.stats import WorkerStats
 from anomon.worker.store import UNREADABLE, PartitionStore
-from anomon.worker.sweep import SweepClock, SweepIndex
+from anomon.worker.sweep import CHECK_EVERY, SweepClock, SweepIndex
 
 log = logging.getLogger("anomon.worker.sweeper")
 
 CHUNK_S = 0.004  # seconds of sweeping, or indexing, per loop iteration (records wait meanwhile)
-CHECK_EVERY = 16  # customers between looks at the clock
 
 
 class Sweeper:
@@ -83,8 +84,7 @@ class Sweeper:
         self._round_started = None
 
     def _rebuild_steps(self) -> Iterator[int]:
-        self.index.entries.clear()
-        self.index.unsegmented.clear()
+        self.index.clear()
         newest: dict[int, float] = {}
         indexed = 0
         n = 0
@@ -171,7 +171,8 @@ class Sweeper:
         for p in touched:
             self.stores[p].take_fresh()  # noted above
         batch.touched = touched
-        if not self._due:
+        # then the segments of the customers changed since the last round, for the gauge
+        if not self._due and self.index.resegment(self._segment_of, until=deadline):
             self._finish()
         return batch
 
@@ -225,7 +226,6 @@ class Sweeper:
 
     def update_customer_gauge(self) -> None:
         """Customers of owned partitions by tier and stage (as of their last event or sweep)."""
-        self.index.resegment(self._segment_of)
         metrics.CUSTOMERS_TRACKED.clear()
         for (tier, stage), n in self.index.segments(set(self.stores)).items():
             metrics.CUSTOMERS_TRACKED.labels(tier, stage).set(n)
