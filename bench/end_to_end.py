@@ -224,17 +224,18 @@ async def _latency_run(bootstrap: str, names: Names, rate: float, seconds: float
 
 def latency(broker: Any, rate: float, seconds: float, workdir: Path,
             settings: dict[str, str] | None = None,
-            customers: int | None = None) -> dict[str, Any]:
+            customers: int | None = None, source: Path | None = None) -> dict[str, Any]:
     """Event-to-alert latency quantiles at an offered ``rate`` (events/s) for ``seconds``.
 
     ``settings``: the worker's, overriding the defaults (``commit_interval_ms``: ``"100"``).
     ``customers``: the history's (default: sized to the events, as the sustained rate's).
+    ``source``: the ``src`` folder of another revision to run the worker from.
     """
     names = Names()
-    worker = WorkerProcess(worker_env(broker, names, workdir, sweep_clock="event",
-                                      **(settings or {})),
-                           workdir / f"lat-{names.suffix}.log",
-                           HERE.parent)
+    env = worker_env(broker, names, workdir, sweep_clock="event", **(settings or {}))
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
+    worker = WorkerProcess(env, workdir / f"lat-{names.suffix}.log", HERE.parent)
     try:
         worker.wait_ready(timeout=120.0)
         background = iter(encode_load(

@@ -140,20 +140,25 @@ def replay(path: Path) -> dict[str, Any]:
 
 
 def workers_rate(broker: Any, records: dict[int, list[tuple[bytes, bytes]]], count: int,
-                 workdir: Path, **settings: Any) -> dict[str, Any]:
+                 workdir: Path, source: Path | None = None, **settings: Any) -> dict[str, Any]:
     """Events/s of ``count`` workers of a fresh group and topic.
 
     The workers start on an empty topic; once every one of them owns partitions
     the events are produced (record batches encoded beforehand: their sends take a
     fraction of a second), and the clock runs from the first sent to the last
-    handled. One worker and two are timed alike.
+    handled. One worker and two are timed alike. ``source``: the ``src`` folder
+    of another revision to run the workers from.
     """
     names = Names()
     n = sum(len(v) for v in records.values())
     asyncio.run(_create(broker.bootstrap, names.input))
-    procs = [WorkerProcess(worker_env(broker, names, workdir, partitions=PARTITIONS,
-                                      sweep_clock="event", log_level="WARNING", **settings),
-                           workdir / f"w-{names.suffix}-{i}.log", HERE.parent)
+
+    def env() -> dict[str, str]:  # each its own web port
+        out = worker_env(broker, names, workdir, partitions=PARTITIONS, sweep_clock="event",
+                         log_level="WARNING", **settings)
+        return out if source is None else {**out, "PYTHONPATH": str(source)}
+
+    procs = [WorkerProcess(env(), workdir / f"w-{names.suffix}-{i}.log", HERE.parent)
              for i in range(count)]
     try:
         deadline = time.monotonic() + 120
