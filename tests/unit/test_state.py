@@ -86,3 +86,20 @@ def test_duplicates_and_late_events() -> None:
     assert engine.process(state, event(2, "purchase", 9.0, amount=5.0)).outcome == "late"
     in_bound = engine.process(state, event(3, "purchase", 9.99, amount=5.0))
     assert in_bound.outcome == "processed" and in_bound.state.n_purchases == 2
+
+
+def test_the_purchase_window_kept_encoded_is_encoded_anew_after_each_order() -> None:
+    engine, state = Engine(), None
+    for n in range(6):
+        state = engine.process(state, event(n, "purchase", n * 5.0, amount=10.0 + n)).state
+    assert state is not None
+    state.to_bytes()
+    state = engine.process(state, event(50, "interaction", 26.0)).state
+    assert CustomerState.from_bytes(state.to_bytes()).purchases == state.purchases
+    for n in range(6, 60):  # past the window's cap: orders leave it from the front too
+        state = engine.process(state, event(n, "purchase", n * 5.0, amount=10.0 + n)).state
+        restored = CustomerState.from_bytes(state.to_bytes())
+        assert restored.purchases == state.purchases
+        assert restored == state
+    assert len(state.purchases) == MAX_PURCHASES
+    assert "encoded_window" not in state.to_dict()

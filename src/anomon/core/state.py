@@ -111,6 +111,10 @@ class CustomerState:
     # the sum of the basket gaps' logs (days); basket_m -1: not counted yet
     basket_m: int = -1
     basket_l: float = 0.0
+    # not stored: the purchase window as last encoded, with the n_purchases it was encoded
+    # at (only add_purchase changes the window, and it counts the order): see to_bytes
+    encoded_window: tuple[int, bytes] | None = field(
+        default=None, init=False, repr=False, compare=False, metadata={"stored": False})
 
     @classmethod
     def new(cls, customer_id: str, now: float, partition: int = -1) -> CustomerState:
@@ -141,6 +145,7 @@ class CustomerState:
         """A JSON-able dict (``seen_ids`` as a list, as stored)."""
         data = asdict(self)
         data["seen_ids"] = listed(self.seen_ids)
+        del data["encoded_window"]
         return data
 
     def to_bytes(self) -> bytes:
@@ -154,8 +159,18 @@ class CustomerState:
         exact-size object: orjson's own result keeps its whole output buffer
         allocated (about 8 KiB), which a table of a million states would pay a
         million times.
+
+        The purchase window, up to 48 small lists of two floats, is kept encoded
+        until the next order changes it (``encoded_window``): a state changed for a
+        while has its floats scattered in memory, and reading them cost about 6 of
+        the 14 us its encoding took; most events between two commits are visits.
         """
         values = list(_VALUES(self))
+        window = self.encoded_window
+        if window is None or window[0] != self.n_purchases:
+            window = (self.n_purchases, bytes(memoryview(orjson.dumps(self.purchases))))
+            self.encoded_window = window
+        values[_PURCHASES_AT] = orjson.Fragment(window[1])
         values[_SEEN_AT] = listed(self.seen_ids)
         if self.episodes:
             values[_EPISODES_AT] = {k: [e.number, e.open, e.opened_ts, e.closed_ts, e.tag]
@@ -209,11 +224,12 @@ class CustomerState:
 _MISSING: Any = object()
 _FIELDS: list[tuple[str, Any, Callable[[], Any] | None]] = [
     (f.name, f.default, None if f.default_factory is MISSING else f.default_factory)
-    for f in fields(CustomerState)
+    for f in fields(CustomerState) if f.metadata.get("stored", True)
 ]
 _VALUES = attrgetter(*(name for name, _, _ in _FIELDS))
 _EPISODES_AT = [name for name, _, _ in _FIELDS].index("episodes")
 _SEEN_AT = [name for name, _, _ in _FIELDS].index("seen_ids")
+_PURCHASES_AT = [name for name, _, _ in _FIELDS].index("purchases")
 
 
 def _check_version(version: Any) -> None:
