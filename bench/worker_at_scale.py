@@ -10,7 +10,7 @@ engine alone), one worker of the base revision and one of the work tree; then
 event-to-alert latency at ``--rate`` events/s (the same for both, histories of
 ``--customers`` customers), base and work tree, interleaved::
 
-    python -m bench.worker_at_scale --base df128b8 --write   # bench/worker_at_scale.json
+    python -m bench.worker_at_scale --base df128b8 --out bench/worker_at_scale.json
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ from bench.end_to_end import latency, synthetic_events
 from bench.hot_path import encoded, replay, workers_rate
 from bench.revisions import ROOT, checked_out
 from brokers import broker_named
-
-HERE = ROOT / "bench"
 
 
 def run(base_rev: str, broker_name: str, events: int, customers: int, rounds: int,
@@ -91,13 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=15_000.0,
                         help="offered events/s of the latency runs")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of a latency run")
-    parser.add_argument("--write", action="store_true", help="write bench/worker_at_scale.json")
+    parser.add_argument("--out", type=Path, help="write the results (JSON) here")
     args = parser.parse_args(argv)
     result = run(args.base, args.broker, args.events, args.customers, args.rounds, args.rate,
                  args.seconds)
     print(json.dumps(result["summary"], indent=2))
-    if args.write:
-        (HERE / "worker_at_scale.json").write_text(json.dumps(result, indent=2) + "\n")
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 
