@@ -93,6 +93,16 @@ def kept_entries(path: Path, results: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in old.items() if k not in results} if isinstance(old, dict) else {}
 
 
+def add_result(key: str, value: Any) -> None:
+    """Set ``key`` of ``bench/results.json`` to ``value`` and re-render ``bench/RESULTS.md``
+    (what the other bench commands measure)."""
+    path = HERE / "results.json"
+    results = json.loads(path.read_text())
+    results[key] = value
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    (HERE / "RESULTS.md").write_text(render(results))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--customers", type=int, default=1000,
@@ -187,6 +197,10 @@ def render(r: dict[str, Any]) -> str:
                       "to one engine's, not the same)."]
     if r.get("hot_path"):
         lines += render_hot_path(r["hot_path"])
+    if r.get("worker_at_scale"):
+        lines += render_worker_at_scale(r["worker_at_scale"])
+    if r.get("sweep_index"):
+        lines += render_sweep_index(r["sweep_index"])
     if r.get("end_to_end"):
         engine = r["replay"]["events_per_s"]
         lines += ["", "## End to end, one worker (`python -m bench.end_to_end`)", "",
@@ -283,6 +297,45 @@ def render_hot_path(h: dict[str, Any]) -> list[str]:
                     x = rec[store]
                     lines.append(f"| {store} | {x['recovery_s']} | {x['rss_mib']} | "
                                  f"{x['rss_bytes_per_customer']} | {x.get('restart_s', '-')} |")
+    return lines
+
+
+def render_worker_at_scale(runs: dict[str, Any]) -> list[str]:
+    """``bench.worker_at_scale`` runs, one row per revision and run."""
+    lines = ["", "## One worker by the customers it holds (`python -m bench.worker_at_scale`)", "",
+             "Per run, interleaved rounds of `anomon replay`, one worker of a base revision "
+             "and one of this version on the same events; then event-to-alert latency at a "
+             "fixed offered rate, base and this version interleaved. Medians.", "",
+             "| broker | customers | events | revision | one worker events/s | / replay "
+             "| CPU us/event | latency at (events/s) | p50 ms | p99 ms |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for run in runs.values():
+        s = run["summary"]
+        for side, name in (("base", f"base `{run['base']}`"), ("head", "this version")):
+            x = s[side]
+            lines.append(
+                f"| {run['broker']} | {run['customers']:,} | {run['events']:,} | {name} | "
+                f"{x['one_worker_per_s']:,.0f} | {x['one_vs_replay']} | {x['cpu_us_per_event']} "
+                f"| {run['rate']:,.0f} | {x['latency_p50_ms']:.0f} | {x['latency_p99_ms']:.0f} |")
+    return lines
+
+
+def render_sweep_index(s: dict[str, Any]) -> list[str]:
+    """``bench.sweep_index``: what a worker's sweep bookkeeping costs at many customers."""
+    b, h = s["median"]["base"], s["median"]["head"]
+    rows = [("a round's start: who is due", "round_start_ms", "ms"),
+            ("the customer gauge at a round's end", "gauge_ms", "ms"),
+            ("`/stats`: customers held", "stats_ms", "ms"),
+            ("segments of the changed customers: longest wait of the records",
+             "resegment_longest_ms", "ms"),
+            ("segments of the changed customers: in all", "resegment_total_ms", "ms"),
+            ("noting a changed customer (its check moved)", "note_due_us", "us"),
+            ("index memory per customer", "bytes_per_customer", "bytes")]
+    lines = ["", "## The sweep index at many customers (`python -m bench.sweep_index`)", "",
+             f"{s['customers']:,} customers, 1% of them due, {s['changed']:,} changed since "
+             f"the last round; medians of {s['rounds']} interleaved rounds.", "",
+             f"| | base `{s['base']}` | this version |", "| --- | --- | --- |"]
+    lines += [f"| {label} | {b[k]} {unit} | {h[k]} {unit} |" for label, k, unit in rows]
     return lines
 
 

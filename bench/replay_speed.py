@@ -88,13 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     result = measure(args.base, args.rounds, args.customers, args.days, args.jobs)
     print(json.dumps(result, indent=2))
     if args.write:
-        from bench.__main__ import render
+        from bench.__main__ import add_result
 
-        path = HERE / "results.json"
-        results = json.loads(path.read_text())
-        results["replay_vs_base"] = result
-        path.write_text(json.dumps(results, indent=2) + "\n")
-        (HERE / "RESULTS.md").write_text(render(results))
+        add_result("replay_vs_base", result)
     return 0
 
 

@@ -18,7 +18,7 @@ revision and at the work tree, in interleaved subprocesses:
 
 ::
 
-    python -m bench.sweep_index --base df128b8 --write   # bench/sweep_index.json
+    python -m bench.sweep_index --base df128b8 --write   # into bench/results.json, RESULTS.md
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from typing import Any
 
 from bench.revisions import ROOT, checked_out
 
-HERE = ROOT / "bench"
 DAY = 86400.0
 CHUNK_S = 0.004  # the sweeper's chunk (anomon.worker.sweeper.CHUNK_S)
 NOW = 400 * DAY
@@ -128,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="customers changed since the last round (20,000 events/s for 5 s, "
                              "each a different customer)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--write", action="store_true", help="write bench/sweep_index.json")
+    parser.add_argument("--write", action="store_true",
+                        help="add to bench/results.json and re-render bench/RESULTS.md")
     args = parser.parse_args(argv)
     runs: dict[str, list[dict[str, Any]]] = {"base": [], "head": []}
     with (tempfile.TemporaryDirectory(prefix="anomon-sweep-index-") as tmp,
@@ -145,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
               "rounds": args.rounds, "median": medians, "runs": runs}
     print(json.dumps(result["median"], indent=2))
     if args.write:
-        (HERE / "sweep_index.json").write_text(json.dumps(result, indent=2) + "\n")
+        from bench.__main__ import add_result
+
+        add_result("sweep_index", result)
     return 0
 
 

@@ -10,7 +10,7 @@ engine alone), one worker of the base revision and one of the work tree; then
 event-to-alert latency at ``--rate`` events/s (the same for both, histories of
 ``--customers`` customers), base and work tree, interleaved::
 
-    python -m bench.worker_at_scale --base df128b8 --out bench/worker_at_scale.json
+    python -m bench.worker_at_scale --base df128b8 --write   # into bench/results.json, RESULTS.md
 """
 
 from __future__ import annotations
@@ -89,13 +89,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=15_000.0,
                         help="offered events/s of the latency runs")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of a latency run")
-    parser.add_argument("--out", type=Path, help="write the results (JSON) here")
+    parser.add_argument("--write", action="store_true",
+                        help="add to bench/results.json (one entry per broker and customers) and "
+                             "re-render bench/RESULTS.md")
     args = parser.parse_args(argv)
     result = run(args.base, args.broker, args.events, args.customers, args.rounds, args.rate,
                  args.seconds)
     print(json.dumps(result["summary"], indent=2))
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    if args.write:
+        from bench.__main__ import HERE, add_result
+
+        results = json.loads((HERE / "results.json").read_text())
+        runs = results.get("worker_at_scale", {})
+        runs[f"{args.broker} {args.customers}"] = result
+        add_result("worker_at_scale", runs)
     return 0
 
 
