@@ -8,7 +8,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from anomon.worker.sweep import CHECK_EVERY, SLOT_S, UNKNOWN, SweepIndex
+from anomon.core.engine import Engine
+from anomon.core.features import add_purchase
+from anomon.core.state import CustomerState
+from anomon.worker.stats import WorkerStats
+from anomon.worker.sweep import CHECK_EVERY, SLOT_S, UNKNOWN, SweepClock, SweepIndex
+from anomon.worker.sweeper import Sweeper
 
 DAY = 86400.0
 SEGMENTS = [("low", "new"), ("mid", "active"), ("high", "at_risk")]
@@ -133,3 +138,56 @@ def test_a_customer_noted_with_a_segment_is_not_resegmented() -> None:
     index.note(held, ("high", "loyal"))  # type: ignore[arg-type]
     assert index.resegment(lambda c, p: ("low", "new")) is True
     assert index.segments({0}) == Counter({("high", "loyal"): 1})
+
+
+def test_a_pass_ends_however_fast_customers_are_noted_meanwhile() -> None:
+    index = SweepIndex()
+    for i in range(100):
+        index.note_due(Held(f"c{i}", 1.0, 0.0, 0))  # type: ignore[arg-type]
+    calls, noted = 0, 100
+    while not index.resegment(lambda c, p: ("mid", "active"), until=time.perf_counter() - 1.0):
+        calls += 1
+        assert calls < 100, "the pass never ended"
+        for _ in range(50):  # a batch changes more customers than a chunk segments
+            index.note_due(Held(f"c{noted}", 1.0, 0.0, 0))  # type: ignore[arg-type]
+            noted += 1
+    assert calls <= 100 // (CHECK_EVERY - 1) + 1
+    assert index.segments({0})[("mid", "active")] == 100  # the pass: those noted before it
+    assert len(index.unsegmented) == noted - 100  # the rest wait for the next pass
+
+
+class _Store:
+    """What the sweeper reads of a partition store when no customer is due."""
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+        self.live: dict[str, CustomerState] = {}
+
+    def take_fresh(self) -> set[str]:
+        return set()
+
+    def get(self, customer_id: str) -> CustomerState | None:
+        return self.live.get(customer_id)
+
+
+def test_a_sweep_round_ends_while_every_batch_changes_a_thousand_customers() -> None:
+    store = _Store(0)
+    clock = SweepClock("event")
+    clock.observe(0, offset=0, event_ts=400 * DAY)
+    sweeper = Sweeper(Engine(), None, SweepIndex(), clock, WorkerStats(),  # type: ignore[arg-type]
+                      {0: store}, lambda p: None)  # type: ignore[dict-item]
+    sweeper.begin()
+    n = 0
+    for _ in range(20):  # the loop: a batch of records of different customers, then a chunk
+        for _ in range(1000):
+            state = CustomerState.new(f"c{n}", 0.0, 0)
+            for day in (0, 10, 20, 30):
+                add_purchase(state, day * DAY, 40.0)
+            state.next_check_ts = 1000 * DAY
+            store.live[state.customer_id] = state
+            sweeper.index.note_due(state)
+            n += 1
+        sweeper.step()
+        if not sweeper.in_round:
+            break
+    assert not sweeper.in_round and sweeper.stats.sweeps == 1

@@ -112,7 +112,8 @@ class CustomerState:
     basket_m: int = -1
     basket_l: float = 0.0
     # not stored: the purchase window as last encoded, with the n_purchases it was encoded
-    # at (only add_purchase changes the window, and it counts the order): see to_bytes
+    # at (only add_purchase changes the window, and it counts the order): see to_bytes.
+    # Encode a state with to_bytes or to_dict: orjson's own dataclass form would include it
     encoded_window: tuple[int, bytes] | None = field(
         default=None, init=False, repr=False, compare=False, metadata={"stored": False})
 

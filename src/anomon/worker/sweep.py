@@ -87,6 +87,8 @@ class SweepIndex:
     def __init__(self, ttl_s: float = 0.0) -> None:
         self.entries: dict[str, tuple[float, int, Segment]] = {}
         self.unsegmented: set[str] = set()
+        #: the customers of the :meth:`resegment` pass under way (noted before it began)
+        self._pass: set[str] = set()
         self.stale = True
         self.ttl_s = ttl_s
         #: slot of the due time (see :func:`_slot`) -> customers due in it
@@ -98,6 +100,7 @@ class SweepIndex:
         """Forget every customer (before a rebuild)."""
         self.entries.clear()
         self.unsegmented.clear()
+        self._pass.clear()
         self._slots.clear()
         self._counts.clear()
 
@@ -159,6 +162,7 @@ class SweepIndex:
         self._put(customer_id, (self._due_of(state), state.partition, segment),
                   self.entries.get(customer_id))
         self.unsegmented.discard(customer_id)
+        self._pass.discard(customer_id)
 
     def note_due(self, state: CustomerState) -> None:
         """Remember when ``state`` is next due; its segment is worked out later.
@@ -178,14 +182,21 @@ class SweepIndex:
 
     def resegment(self, segment_of: Callable[[str, int], Segment | None],
                   until: float = math.inf) -> bool:
-        """Segments of the customers noted by :meth:`note_due` (``segment_of(id, partition)``),
-        until ``time.perf_counter()`` passes ``until``; whether all are done."""
+        """Segments of the customers noted by :meth:`note_due` (``segment_of(id, partition)``)
+        until ``time.perf_counter()`` passes ``until``; whether the pass is done.
+
+        A pass takes the customers noted before it began; those noted meanwhile wait
+        for the next one, so a pass ends however fast records change customers.
+        """
+        if not self._pass:
+            self._pass, self.unsegmented = self.unsegmented, set()
+        work = self._pass
         n = 0
-        while self.unsegmented:
+        while work:
             n += 1
             if n % CHECK_EVERY == 0 and time.perf_counter() >= until:
                 return False
-            customer_id = self.unsegmented.pop()
+            customer_id = work.pop()
             entry = self.entries.get(customer_id)
             if entry is None:
                 continue
@@ -201,25 +212,27 @@ class SweepIndex:
     def forget(self, customer_id: str) -> None:
         old = self.entries.pop(customer_id, None)
         self.unsegmented.discard(customer_id)
+        self._pass.discard(customer_id)
         if old is not None:
             self._unslot(customer_id, _slot(old[0]))
             self._uncount(old[1], old[2])
 
     def due(self, now_by_partition: dict[int, float]) -> list[str]:
-        """Customers whose next check is at or before their partition's now, earliest hour
-        first (only the slots begun by the latest now are looked at)."""
+        """Customers whose next check is at or before their partition's now, earliest first
+        (only the slots begun by the latest now are looked at)."""
         if not now_by_partition:
             return []
         last = _slot(max(now_by_partition.values()))
-        out = []
+        out: list[tuple[float, str]] = []
         entries = self.entries
         for slot in sorted(s for s in self._slots if last is None or s <= last):
             for customer_id in self._slots[slot]:
                 next_ts, partition, _ = entries[customer_id]
                 now = now_by_partition.get(partition)
                 if now is not None and next_ts <= now:
-                    out.append(customer_id)
-        return out
+                    out.append((next_ts, customer_id))
+        out.sort()
+        return [customer_id for _, customer_id in out]
 
     def count(self, partitions: set[int]) -> int:
         """Customers indexed on ``partitions``."""

@@ -61,6 +61,7 @@ class Sweeper:
         self._due: list[str] = []
         self._now: dict[int, float] = {}
         self._round_started: float | None = None
+        self._sweep_s: float | None = None  # how long the round's sweep took, once done
         self._swept = 0
 
     def reset_labels(self) -> None:
@@ -136,6 +137,7 @@ class Sweeper:
     def begin(self) -> None:
         """Start a sweep round over the owned partitions."""
         self._round_started = time.perf_counter()
+        self._sweep_s = None
         self._swept = 0
         self._now = self._now_by_partition(set(self.stores))
         self._due = self.index.due(self._now)
@@ -171,9 +173,13 @@ class Sweeper:
         for p in touched:
             self.stores[p].take_fresh()  # noted above
         batch.touched = touched
-        # then the segments of the customers changed since the last round, for the gauge
-        if not self._due and self.index.resegment(self._segment_of, until=deadline):
-            self._finish()
+        if not self._due:
+            if self._sweep_s is None:
+                started = self._round_started
+                self._sweep_s = 0.0 if started is None else time.perf_counter() - started
+            # then the segments of the customers changed since the last round, for the gauge
+            if self.index.resegment(self._segment_of, until=deadline):
+                self._finish()
         return batch
 
     def _sweep_one(self, customer_id: str, store: PartitionStore) -> list[Any]:
@@ -196,9 +202,8 @@ class Sweeper:
         return self.handler.alert_records(alerts, store.partition)
 
     def _finish(self) -> None:
-        started = self._round_started or time.perf_counter()
         self._round_started = None
-        elapsed = time.perf_counter() - started
+        elapsed = self._sweep_s or 0.0
         self.stats.sweeps += 1
         self.stats.sweep_customers += self._swept
         metrics.SWEEP_CUSTOMERS.inc(self._swept)
