@@ -8,7 +8,8 @@ written per changed customer) shows only there. This runs ``--events`` events
 of ``--customers`` customers on one broker, per round: ``anomon replay`` (the
 engine alone), one worker of the base revision and one of the work tree; then
 event-to-alert latency at ``--rate`` events/s (the same for both, histories of
-``--customers`` customers), base and work tree, interleaved::
+``--customers`` customers, or more where the run needs more events), base and work
+tree, interleaved, each first in every other round::
 
     python -m bench.worker_at_scale --base df128b8 --write   # into bench/results.json, RESULTS.md
 """
@@ -26,10 +27,16 @@ from typing import Any
 
 import orjson
 
-from bench.end_to_end import latency, synthetic_events
+from bench.end_to_end import EVENTS_PER_CUSTOMER_YEAR, WARMUP_S, latency, synthetic_events
 from bench.hot_path import encoded, replay, workers_rate
 from bench.revisions import ROOT, checked_out
 from brokers import broker_named
+
+
+def _order(round_: int) -> tuple[str, str]:
+    """Base first in even rounds, this version first in odd ones: neither always runs on a
+    machine the other has just warmed or loaded."""
+    return ("base", "head") if round_ % 2 == 0 else ("head", "base")
 
 
 def run(base_rev: str, broker_name: str, events: int, customers: int, rounds: int,
@@ -51,14 +58,20 @@ def run(base_rev: str, broker_name: str, events: int, customers: int, rounds: in
         workers_rate(broker, records, 1, workdir)  # warm-up, not kept
         for i in range(rounds):
             out["replay"].append(replay(path)["events_per_s"])
-            for side, src in sources.items():
-                out["one"][side].append(workers_rate(broker, records, 1, workdir, source=src))
+            for side in _order(i):
+                out["one"][side].append(workers_rate(broker, records, 1, workdir,
+                                                     source=sources[side]))
             print(f"round {i + 1}: replay {out['replay'][-1]:,.0f}/s, one worker: base "
                   f"{out['one']['base'][-1]['events_per_s']:,}/s, head "
                   f"{out['one']['head'][-1]['events_per_s']:,}/s", file=sys.stderr)
+        # histories of the run's customers, or of as many as the latency run's events need
+        # (a year of the synthetic history has about EVENTS_PER_CUSTOMER_YEAR per customer)
+        needed = rate * (seconds + WARMUP_S) * 1.2 + 1000
+        out["latency_customers"] = max(customers, int(needed / EVENTS_PER_CUSTOMER_YEAR) + 1)
         for i in range(rounds):
-            for side, src in sources.items():
-                lat = latency(broker, rate, seconds, workdir, customers=customers, source=src)
+            for side in _order(i):
+                lat = latency(broker, rate, seconds, workdir,
+                              customers=out["latency_customers"], source=sources[side])
                 out["latency"][side].append(lat)
                 print(f"latency round {i + 1} {side}: {lat}", file=sys.stderr)
     summary: dict[str, Any] = {"replay_per_s": statistics.median(out["replay"])}
@@ -85,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--broker", default="tansu", choices=["tansu", "kafka"])
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--customers", type=int, default=30_000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--rate", type=float, default=15_000.0,
                         help="offered events/s of the latency runs")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of a latency run")

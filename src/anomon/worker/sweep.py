@@ -71,7 +71,8 @@ class SweepIndex:
     * counts per partition and segment are kept as entries change:
       :meth:`count` (``/stats``) and :meth:`segments` (the gauge) add up a few
       dozen numbers;
-    * :meth:`resegment` works for a bounded time and resumes where it stopped.
+    * :meth:`resegment` works for a bounded time and resumes where it stopped; a
+      pass takes the customers noted before it began, so it ends.
 
     >>> from types import SimpleNamespace as S
     >>> index = SweepIndex()
