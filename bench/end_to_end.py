@@ -52,6 +52,27 @@ EVENTS_PER_CUSTOMER_YEAR = 100  # the default mix makes about 116
 MIN_CUSTOMERS = 200
 
 
+def history_customers(n: int, customers: int | None = None) -> int:
+    """The customers of a synthetic history of ``n`` events: ``customers``, but never
+    fewer than a year of ``n`` events needs (by default, at least ``MIN_CUSTOMERS``).
+
+    >>> history_customers(100_000), history_customers(600_000, 1_000), history_customers(10, 50)
+    (1000, 6000, 50)
+    """
+    needed = -(-n // EVENTS_PER_CUSTOMER_YEAR)
+    return max(MIN_CUSTOMERS, needed) if customers is None else max(customers, needed)
+
+
+def latency_events(rate: float, seconds: float) -> int:
+    """The events a latency run at ``rate`` for ``seconds`` (and the warm-up) draws on."""
+    return int(rate * (seconds + WARMUP_S) * 1.2) + 1000
+
+
+def with_source(env: dict[str, str], source: Path | None) -> dict[str, str]:
+    """A worker's ``env`` running the code of another revision's ``src`` folder, if given."""
+    return env if source is None else {**env, "PYTHONPATH": str(source)}
+
+
 def synthetic_events(n: int, customers: int | None = None) -> list[dict[str, Any]]:
     """The first ``n`` events of a synthetic history (a realistic customer mix).
 
@@ -60,11 +81,12 @@ def synthetic_events(n: int, customers: int | None = None) -> list[dict[str, Any
     rate and a latency run at 70% of it then see customers of the same age (young
     customers cost the engine less: the first 100,000 events of 3,000 customers,
     100 days, ran about a quarter faster than 600,000 events of 6,000 customers).
+    Fewer ``customers`` than that are raised to it (:func:`history_customers`): a
+    year of them would not make ``n`` events.
     """
-    if customers is None:
-        customers = max(MIN_CUSTOMERS, -(-n // EVENTS_PER_CUSTOMER_YEAR))
     out: list[dict[str, Any]] = []
-    for event in generate(SyntheticConfig(customers=customers, days=365, seed=11)):
+    config = SyntheticConfig(customers=history_customers(n, customers), days=365, seed=11)
+    for event in generate(config):
         out.append(event)
         if len(out) >= n:
             break
@@ -232,14 +254,13 @@ def latency(broker: Any, rate: float, seconds: float, workdir: Path,
     ``source``: the ``src`` folder of another revision to run the worker from.
     """
     names = Names()
-    env = worker_env(broker, names, workdir, sweep_clock="event", **(settings or {}))
-    if source is not None:
-        env["PYTHONPATH"] = str(source)
+    env = with_source(worker_env(broker, names, workdir, sweep_clock="event",
+                                 **(settings or {})), source)
     worker = WorkerProcess(env, workdir / f"lat-{names.suffix}.log", HERE.parent)
     try:
         worker.wait_ready(timeout=120.0)
         background = iter(encode_load(
-            synthetic_events(int(rate * (seconds + WARMUP_S) * 1.2) + 1000, customers)))
+            synthetic_events(latency_events(rate, seconds), customers)))
         broker_pid = getattr(broker, "pid", None)
         sched0, began = schedstat(worker.pid), time.monotonic()
         broker0, own0 = cpu_seconds(broker_pid), time.process_time()

@@ -50,6 +50,7 @@ from bench.end_to_end import (
     schedstat,
     synthetic_events,
     thread_cpu_seconds,
+    with_source,
 )
 from brokers import broker_named
 from workerkit import (
@@ -153,12 +154,10 @@ def workers_rate(broker: Any, records: dict[int, list[tuple[bytes, bytes]]], cou
     n = sum(len(v) for v in records.values())
     asyncio.run(_create(broker.bootstrap, names.input))
 
-    def env() -> dict[str, str]:  # each its own web port
-        out = worker_env(broker, names, workdir, partitions=PARTITIONS, sweep_clock="event",
-                         log_level="WARNING", **settings)
-        return out if source is None else {**out, "PYTHONPATH": str(source)}
-
-    procs = [WorkerProcess(env(), workdir / f"w-{names.suffix}-{i}.log", HERE.parent)
+    procs = [WorkerProcess(with_source(worker_env(broker, names, workdir, partitions=PARTITIONS,
+                                                  sweep_clock="event", log_level="WARNING",
+                                                  **settings), source),
+                           workdir / f"w-{names.suffix}-{i}.log", HERE.parent)
              for i in range(count)]
     try:
         deadline = time.monotonic() + 120

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from bench.end_to_end import EVENTS_PER_CUSTOMER_YEAR, WARMUP_S, latency, synthetic_events
+from bench.end_to_end import history_customers, latency, latency_events, synthetic_events
 from bench.hot_path import encoded, replay, workers_rate
 from bench.revisions import ROOT, checked_out
 from brokers import broker_named
@@ -65,9 +65,7 @@ def run(base_rev: str, broker_name: str, events: int, customers: int, rounds: in
                   f"{out['one']['base'][-1]['events_per_s']:,}/s, head "
                   f"{out['one']['head'][-1]['events_per_s']:,}/s", file=sys.stderr)
         # histories of the run's customers, or of as many as the latency run's events need
-        # (a year of the synthetic history has about EVENTS_PER_CUSTOMER_YEAR per customer)
-        needed = rate * (seconds + WARMUP_S) * 1.2 + 1000
-        out["latency_customers"] = max(customers, int(needed / EVENTS_PER_CUSTOMER_YEAR) + 1)
+        out["latency_customers"] = history_customers(latency_events(rate, seconds), customers)
         for i in range(rounds):
             for side in _order(i):
                 lat = latency(broker, rate, seconds, workdir,
