@@ -37,10 +37,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from anomon.core.timeutil import DAY
 from bench.revisions import ROOT, checked_out
 
-DAY = 86400.0
-CHUNK_S = 0.004  # the sweeper's chunk (anomon.worker.sweeper.CHUNK_S)
 NOW = 400 * DAY
 
 
@@ -50,6 +49,7 @@ def measure(customers: int, changed: int) -> dict[str, Any]:
     from anomon.core.features import add_purchase
     from anomon.core.state import CustomerState
     from anomon.worker.sweep import SweepIndex
+    from anomon.worker.sweeper import CHUNK_S
 
     engine = Engine()
     real = CustomerState.new("c", 0.0)

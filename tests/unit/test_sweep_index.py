@@ -11,11 +11,11 @@ from typing import Any
 from anomon.core.engine import Engine
 from anomon.core.features import add_purchase
 from anomon.core.state import CustomerState
+from anomon.core.timeutil import DAY
 from anomon.worker.stats import WorkerStats
 from anomon.worker.sweep import CHECK_EVERY, SLOT_S, UNKNOWN, SweepClock, SweepIndex
 from anomon.worker.sweeper import Sweeper
 
-DAY = 86400.0
 SEGMENTS = [("low", "new"), ("mid", "active"), ("high", "at_risk")]
 
 
