@@ -268,6 +268,18 @@ class Settings(BaseSettings):
             "always encodes in one go."
         ),
     )
+    gc_freeze_interval_s: float = Field(
+        1.0,
+        ge=0,
+        le=3_600,
+        description=(
+            "Seconds between two freezes of everything alive out of the garbage collector's "
+            "way (gc.freeze): a collection then scans only what the last interval made, "
+            "not the states (at 30,000 customers it paused the worker for up to 0.3 s). "
+            "A reference cycle that becomes garbage once frozen is never collected "
+            "(anomon_gc_frozen_objects shows it). 0: off."
+        ),
+    )
     state_cache_customers: int = Field(
         200_000,
         ge=0,

@@ -62,6 +62,7 @@ def test_every_dashboard_panel_and_rule_query_is_answered_by_the_worker(
     names = Names()
     worker = workers(names, sweep_interval_s=0.5, sweep_clock="event", session_timeout_s=6)
     worker.wait_ready()
+    frozen_at_ready = _values(worker.metrics())[("anomon_gc_frozen_objects", ())]
     h, records = _feed()
     send(broker, names.input, records)
     worker.wait_for(lambda s: s["in"] == len(records) and s["processed"] == len(h.events),
@@ -107,6 +108,11 @@ def test_every_dashboard_panel_and_rule_query_is_answered_by_the_worker(
         time.sleep(0.2)
         in_flight.append(_values(worker.metrics())[("anomon_batches_in_flight", ())])
     assert in_flight[-1] == 0, f"batches in flight with every record handled: {in_flight}"
+
+    # the states made since the worker was ready are frozen out of the collector's scans
+    # (the restore's freeze came before them), and its pauses are timed by generation
+    assert values[("anomon_gc_frozen_objects", ())] > frozen_at_ready
+    assert {s["generation"] for s in series["anomon_gc_pause_seconds_bucket"]} == {"0", "1", "2"}
 
 
 def _values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -44,6 +44,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
+from anomon.collector import PeriodicFreeze
 from anomon.kafka.logs import kv
 from anomon.worker import metrics
 from anomon.worker.batch import Batch
@@ -83,7 +84,8 @@ class StreamLoop(ConsumerRebalanceListener):
                  restore: Restore, stats: WorkerStats, clock: SweepClock, input_topic: str,
                  erasure_topic: str, sweep_interval_s: float, max_records: int = 1000,
                  exactly_once: bool = False, standby: StandbyReplicas | None = None,
-                 standby_wanted: Callable[[], Iterable[int]] = tuple) -> None:
+                 standby_wanted: Callable[[], Iterable[int]] = tuple,
+                 freezer: PeriodicFreeze | None = None) -> None:
         self.consumer = consumer
         self.committer = committer
         self.handler = handler
@@ -102,6 +104,8 @@ class StreamLoop(ConsumerRebalanceListener):
         self.standby = standby
         #: the partitions the last assignment asked this worker to keep warm
         self.standby_wanted = standby_wanted
+        #: moves the states out of the collector's way (everything alive), once a second
+        self.freezer = freezer or PeriodicFreeze(0.0)
         self.assigned: set[int] = set()
         self.pending: set[int] = set()  # assigned, to restore before their records are handled
         self.restoring: set[int] = set()
@@ -279,7 +283,8 @@ class StreamLoop(ConsumerRebalanceListener):
         return batch
 
     def _background(self) -> None:
-        """A chunk of the index rebuild or of the sweep, between batches."""
+        """A freeze when due, and a chunk of the index rebuild or of the sweep, between batches."""
+        self.freezer.maybe_freeze()
         now = time.monotonic()
         if not self.ready:
             if now >= self.next_sweep_at:

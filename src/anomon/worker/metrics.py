@@ -103,7 +103,20 @@ STATE_WRITES = Counter(
 BATCHES_IN_FLIGHT = Gauge(
     "anomon_batches_in_flight",
     "Batches handled and not yet committed, as of the scrape (the loop waits for the "
-    "committer at 256).",
+    "committer at 4,096).",
+)
+GC_PAUSE_SECONDS = Histogram(
+    "anomon_gc_pause_seconds",
+    "Wall time of one collection of Python's cyclic garbage collector, by generation "
+    "(0 young, 2 full): the worker handles nothing meanwhile.",
+    ["generation"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+GC_FROZEN_OBJECTS = Gauge(
+    "anomon_gc_frozen_objects",
+    "Objects in the collector's permanent generation, as of the scrape: the live states, "
+    "frozen every ANOMON_GC_FREEZE_INTERVAL_S. It follows the customers held; growth "
+    "without more customers would be garbage the freezing keeps.",
 )
 DRIFT_SIGNALS = ("label_rate", "quality")
 QUALITY_MEASURES = ("log_loss", "roc_auc")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -36,7 +37,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import TopicPartition
 
-from anomon.collector import tune_collector
+from anomon.collector import PauseTimer, PeriodicFreeze, tune_collector
 from anomon.core.decoding import EventDecoder
 from anomon.core.detection_config import DetectionConfig
 from anomon.core.engine import Engine
@@ -214,8 +215,9 @@ class Worker:
 
     def update_lag(self) -> dict[int, int]:
         """Before a scrape: ``anomon_consumer_lag_records`` for the owned input partitions (no
-        broker call) and ``anomon_batches_in_flight``."""
+        broker call), ``anomon_batches_in_flight`` and ``anomon_gc_frozen_objects``."""
         self.stats.flush()
+        metrics.GC_FROZEN_OBJECTS.set(gc.get_freeze_count())
         if self.loop is None:
             return {}
         metrics.BATCHES_IN_FLIGHT.set(self.loop.committer.in_flight)
@@ -294,6 +296,7 @@ class Worker:
     async def run_async(self) -> int:
         """Run until stopped; returns the exit code."""
         tune_collector(freeze=False)  # the restored states are frozen once restored
+        gc_pauses = PauseTimer(_observe_gc_pause).install()
         if load_models(self.engine, self.checkpoint):
             self.sweeper.reset_labels()
         loop = asyncio.get_running_loop()
@@ -348,7 +351,8 @@ class Worker:
                 input_topic=self.settings.input_topic, erasure_topic=self.settings.erasure_topic,
                 sweep_interval_s=self.settings.sweep_interval_s,
                 max_records=self.settings.batch_max_records, exactly_once=self.exactly_once,
-                standby=self.standby, standby_wanted=lambda: self.assignor.standby)
+                standby=self.standby, standby_wanted=lambda: self.assignor.standby,
+                freezer=PeriodicFreeze(self.settings.gc_freeze_interval_s))
             consumer.subscribe([self.settings.input_topic, self.settings.erasure_topic],
                                listener=self.loop)
             starting = asyncio.gather(
@@ -373,6 +377,7 @@ class Worker:
                 code = EXIT_FAIL
         finally:
             await self._shutdown(server, timers, committer, producers)
+            gc_pauses.remove()
         return code
 
     async def _until_stopped(self, work: Any, cancel: bool = True) -> bool:
@@ -432,6 +437,14 @@ class Worker:
                 k: v for k, v in self.stats.as_dict().items()
                 if k in ("in", "processed", "duplicate", "late", "dead_lettered", "alerts")}))
         return code
+
+
+_GC_PAUSES = [metrics.GC_PAUSE_SECONDS.labels(str(g)) for g in range(3)]
+
+
+def _observe_gc_pause(generation: int, seconds: float) -> None:
+    """``anomon_gc_pause_seconds`` of one collection (label children made once)."""
+    _GC_PAUSES[min(generation, 2)].observe(seconds)
 
 
 async def _nothing() -> None:
