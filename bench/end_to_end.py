@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client.parser import text_string_to_metric_families
 
 from anomon.lab.synthetic import SyntheticConfig, generate
 from anomon.worker.profile_route import partition_of
@@ -269,6 +270,8 @@ def latency(broker: Any, rate: float, seconds: float, workdir: Path,
                                        reader_wait_ms))
         sched1, took = schedstat(worker.pid), time.monotonic() - began
         broker1, own1 = cpu_seconds(broker_pid), time.process_time()
+        collector = collector_pauses(worker.metrics())
+        collector["worker_rss_mb"] = resident_mb(worker.pid)
     finally:
         worker.stop()
     # how much of the run the worker spent on a CPU, and waiting for one (a busy machine),
@@ -277,6 +280,7 @@ def latency(broker: Any, rate: float, seconds: float, workdir: Path,
              "worker_runqueue_wait_share": round((sched1[1] - sched0[1]) / 1e9 / took, 2),
              "broker_cpu_share": round((broker1 - broker0) / took, 2),
              "load_generator_cpu_share": round((own1 - own0) / took, 2)}
+    share.update(collector)
     if not lat:
         return {"offered_per_s": rate, "probes": 0, **share}
     lat.sort()
@@ -287,6 +291,42 @@ def latency(broker: Any, rate: float, seconds: float, workdir: Path,
     return {"offered_per_s": rate, "probes": len(lat), "p50_ms": q(0.5), "p99_ms": q(0.99),
             "p999_ms": q(0.999), "max_ms": round(1000 * lat[-1], 2),
             "mean_ms": round(1000 * statistics.fmean(lat), 2), **share}
+
+
+def collector_pauses(metrics_text: str) -> dict[str, Any]:
+    """The worker's garbage-collector pauses from its ``/metrics``, if it exports them.
+
+    Per generation: collections, their total seconds, and how many took over 50 ms
+    (the histogram's buckets: no single pause is kept). Empty for a worker of a
+    revision without ``anomon_gc_pause_seconds``.
+    """
+    out: dict[str, Any] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != "anomon_gc_pause_seconds":
+            continue
+        for sample in family.samples:
+            gen = sample.labels.get("generation")
+            if sample.name.endswith("_count"):
+                out[f"gc{gen}_collections"] = int(sample.value)
+            elif sample.name.endswith("_sum"):
+                out[f"gc{gen}_seconds"] = round(sample.value, 3)
+            elif sample.name.endswith("_bucket") and sample.labels.get("le") == "0.05":
+                out[f"gc{gen}_le_50ms"] = int(sample.value)
+    for gen in ("0", "1", "2"):
+        if f"gc{gen}_le_50ms" in out:
+            out[f"gc{gen}_over_50ms"] = out[f"gc{gen}_collections"] - out.pop(f"gc{gen}_le_50ms")
+    return out
+
+
+def resident_mb(pid: int) -> float | None:
+    """Resident memory of process ``pid`` in MiB (Linux), or ``None``."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
 
 
 def _stat_cpu_seconds(stat: Path) -> float:

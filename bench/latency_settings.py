@@ -36,6 +36,9 @@ from brokers import broker_named
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "latency_settings.json"
 MEDIANS = ("p50_ms", "p99_ms", "worker_cpu_share", "broker_cpu_share")
+COLLECTOR = ("p999_ms", "max_ms", "worker_rss_mb", *(f"gc{g}_{what}" for g in range(3)
+             for what in ("collections", "seconds", "over_50ms")))
+"""Also given as medians where every run has them (a worker that times its collections)."""
 
 
 def parse_config(text: str) -> dict[str, str]:
@@ -63,13 +66,15 @@ def run(rate: float, seconds: float, rounds: int, configs: list[dict[str, str]],
                 runs.append(got)
                 print(f"round {r} {label_of(config):60} p50 {got.get('p50_ms'):>8} ms  "
                       f"p99 {got.get('p99_ms'):>8} ms  worker on a CPU "
-                      f"{got['worker_cpu_share']:.2f}", flush=True)
+                      f"{got['worker_cpu_share']:.2f}  collections (s): "
+                      f"{[got.get(f'gc{g}_seconds') for g in range(3)]}", flush=True)
     medians: dict[str, dict[str, float]] = {}
     for config in configs:
         mine = [x for x in runs if x["config"] == label_of(config) and x.get("probes")]
         if mine:
+            keys = [*MEDIANS, *(k for k in COLLECTOR if all(x.get(k) is not None for x in mine))]
             medians[label_of(config)] = {
-                key: round(statistics.median(x[key] for x in mine), 2) for key in MEDIANS}
+                key: round(statistics.median(x[key] for x in mine), 3) for key in keys}
     return {"offered_per_s": rate, "seconds": seconds, "rounds": rounds,
             "customers": customers, "medians": medians, "runs": runs}
 
