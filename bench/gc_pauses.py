@@ -19,32 +19,23 @@ import argparse
 import gc
 import gzip
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from anomon.cli.main import main as anomon_main
+from anomon.collector import PauseTimer
 
 
 def pauses_of(path: Path) -> dict[int, list[float]]:
     """Seconds of each collection, by generation, while ``path`` is replayed."""
     pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
-    started = [0.0]
-
-    def timed(phase: str, info: dict[str, Any]) -> None:
-        if phase == "start":
-            started[0] = time.perf_counter()
-        else:
-            pauses[info["generation"]].append(time.perf_counter() - started[0])
-
-    gc.callbacks.append(timed)
+    timer = PauseTimer(lambda generation, seconds: pauses[generation].append(seconds)).install()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             anomon_main(["replay", str(path), "--no-sort", "--out", f"{tmp}/alerts.jsonl"])
     finally:
-        gc.callbacks.remove(timed)
+        timer.remove()
     return pauses
 
 

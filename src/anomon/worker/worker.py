@@ -296,7 +296,6 @@ class Worker:
     async def run_async(self) -> int:
         """Run until stopped; returns the exit code."""
         tune_collector(freeze=False)  # the restored states are frozen once restored
-        gc_pauses = PauseTimer(_observe_gc_pause).install()
         if load_models(self.engine, self.checkpoint):
             self.sweeper.reset_labels()
         loop = asyncio.get_running_loop()
@@ -307,6 +306,7 @@ class Worker:
         producers: list[AIOKafkaProducer] = []
         committer: Committer | None = None
         code = EXIT_OK
+        gc_pauses = PauseTimer(_observe_gc_pause).install()
         try:
             await self._start_web(server)
             log.info("worker starting %s", kv(
