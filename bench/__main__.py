@@ -252,16 +252,25 @@ def render_hot_path(h: dict[str, Any]) -> list[str]:
               "them. *Broker on a CPU*: its CPU seconds per second of the run; in brackets, "
               "those of its JVM's compiler threads (a fresh broker's JIT compiles for "
               "minutes; Tansu is native: no figure)."]
-    lines += ["", "| broker | one worker / replay | two workers / one | latency at 70% "
+    lines += ["", "| broker | one worker / replay | two workers / one | one worker on the "
+              "latency run's events (events/s, customers) | latency at 70% "
               "(events/s) | p50 ms | p99 ms | worker on CPU / waiting | load average "
-              "before / after |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "before / after |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, b in h["brokers"].items():
         s, lat = b["summary"], b["latency_at_70pct"]
-        lines.append(f"| {name} | {s['one_vs_replay']} | {s['two_vs_one']} | "
+        sustained = lat.get("sustained")
+        on_events = (f"{sustained['events_per_s']:,.0f} ({sustained['customers']:,})"
+                     if sustained else "-")
+        lines.append(f"| {name} | {s['one_vs_replay']} | {s['two_vs_one']} | {on_events} | "
                      f"{lat['offered_per_s']:,.0f} | {lat.get('p50_ms', '-')} | "
                      f"{lat.get('p99_ms', '-')} | {lat.get('worker_cpu_share', '-')} / "
                      f"{lat.get('worker_runqueue_wait_share', '-')} | "
                      f"{lat.get('load_average')} |")
+    lines += ["", "*Latency at 70%*: a latency run draws its events from a history sized to "
+              "them (rate x seconds), with more customers than the 100,000 events above, "
+              "and one worker sustains less on them; it is offered 70% of what one worker "
+              "sustains on those events (`--latency-at-70` redoes only this). A '-' in that "
+              "column: 70% of the rate above, as measured before."]
     more = [(name, x) for name, b in h["brokers"].items() for x in b.get("latency_more", [])]
     if more:
         lines += ["", "Latency at lower offered loads (`python -m bench.hot_path --latency-only`, "

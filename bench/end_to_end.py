@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import tempfile
@@ -262,6 +263,11 @@ def latency(broker: Any, rate: float, seconds: float, workdir: Path,
         worker.wait_ready(timeout=120.0)
         background = iter(encode_load(
             synthetic_events(latency_events(rate, seconds), customers)))
+        # this process holds the whole load (a million objects and more): out of the
+        # collector's way, or a full collection stalls the sender and the reader for up
+        # to half a second mid-run, and the probes in flight are timed late
+        gc.collect()
+        gc.freeze()
         broker_pid = getattr(broker, "pid", None)
         sched0, began = schedstat(worker.pid), time.monotonic()
         broker0, own0 = cpu_seconds(broker_pid), time.process_time()
@@ -273,6 +279,7 @@ def latency(broker: Any, rate: float, seconds: float, workdir: Path,
         collector = collector_pauses(worker.metrics())
         collector["worker_rss_mb"] = resident_mb(worker.pid)
     finally:
+        gc.unfreeze()
         worker.stop()
     # how much of the run the worker spent on a CPU, and waiting for one (a busy machine),
     # and what else ran on those cores: the broker, and this process (the load, the reader)
