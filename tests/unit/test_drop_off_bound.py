@@ -41,8 +41,10 @@ def _engine(exact: bool) -> Engine:
     two schedules must agree exactly.
     """
     engine = Engine()
-    if exact:  # every detector's exact next check, as before the bound existed
+    if exact:  # every detector's exact next check, and every one asked at a sweep,
+        # as before the bound existed
         engine._exact, engine._bounded = list(engine.detectors), []
+        engine._sweep_order = [(d, None) for d in engine.detectors]
     engine.population.observe_gap = lambda log_gap: None  # type: ignore[method-assign]
     engine.population.observe_rhythm = lambda channel, log_mean_gap: None  # type: ignore[method-assign]
     return engine
@@ -59,7 +61,8 @@ def _replay(variant: str, exact: bool) -> tuple[list[Alert], Replayer]:
 
 @pytest.mark.parametrize("variant", VARIANT_NAMES)
 def test_scheduling_at_the_bound_changes_no_alert(variant: str) -> None:
-    """Bounded and exact scheduling raise the same alerts at the same times."""
+    """Bounded and exact scheduling raise the same alerts at the same times (and so does
+    asking every detector at every sweep)."""
     bounded, replayer = _replay(variant, exact=False)
     exact, _ = _replay(variant, exact=True)
     assert [a.to_bytes() for a in bounded] == [a.to_bytes() for a in exact]
@@ -94,4 +97,36 @@ def test_a_customer_woken_at_the_bound_is_rescheduled_without_a_sweep(history: H
     assert asked == []
     assert (state.next_check_ts, state.bound_from_ts) == (exact, None)
     engine.sweep(state, exact + DAY)  # now the detectors are asked
+    assert "drop_off" in asked
+
+
+def _spy_sweeps(engine: Engine) -> list[str]:
+    asked: list[str] = []
+    for detector in engine.detectors:
+        def spy(*args: object, _kind: str = detector.kind, _sweep: object = detector.on_sweep
+                ) -> object:
+            asked.append(_kind)
+            return _sweep(*args)  # type: ignore[operator]
+        detector.on_sweep = spy  # type: ignore[method-assign,assignment]
+    return asked
+
+
+def test_a_sweep_for_another_detector_does_not_ask_drop_off_before_its_bound(
+        history: History) -> None:
+    history.purchases("c1", weekly(20))
+    history.replay()
+    engine = history.replayer.engine
+    state = history.replayer.states["c1"]
+    assert state.last_purchase_ts is not None
+    now = state.last_purchase_ts + DAY
+    bound = engine.drop_off.earliest_check(state, now, engine.ctx)
+    assert now < bound
+    asked = _spy_sweeps(engine)
+    state.next_check_ts, state.bound_from_ts = now, None  # as if another detector were due
+    engine.sweep(state, now)
+    assert "drop_off" not in asked
+    assert "churn_risk" in asked
+    asked.clear()
+    state.next_check_ts, state.bound_from_ts = bound, None
+    engine.sweep(state, bound)
     assert "drop_off" in asked

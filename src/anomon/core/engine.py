@@ -108,6 +108,9 @@ class Engine:
         self._bounded = [cast(BoundedDetector, d) for d in self.detectors
                          if hasattr(d, "earliest_check")]
         self._exact = [d for d in self.detectors if not hasattr(d, "earliest_check")]
+        self._sweep_order: list[tuple[Detector, BoundedDetector | None]] = [
+            (d, cast(BoundedDetector, d) if hasattr(d, "earliest_check") else None)
+            for d in self.detectors]
         self.models = {
             d.kind: ModelRef(name=d.name, version=f"{d.version}.{MODELS_VERSION}")
             for d in self.detectors
@@ -197,9 +200,14 @@ class Engine:
             state.next_check_ts = due
             if now < due:
                 return []
+        ctx = self.ctx
         verdicts = []
-        for detector in self.detectors:
-            verdict = detector.on_sweep(state, now, self.ctx)
+        for detector, bounded in self._sweep_order:
+            # another detector is due: one whose cheap bound has not come cannot say
+            # anything new (its next check is later still), and is not asked
+            if bounded is not None and bounded.earliest_check(state, now, ctx) > now:
+                continue
+            verdict = detector.on_sweep(state, now, ctx)
             if verdict is not None:
                 verdicts.append(verdict)
         alerts = self._apply(state, verdicts, now) if verdicts else []
