@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how much to log (env ANOMON_LOG_LEVEL, default info)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("worker", help="run the stream worker (Faust) against Kafka")
+    p = sub.add_parser("worker", help="run the stream worker against Kafka")
     _add_kafka_flags(p, web=True)
 
     p = sub.add_parser("demo", help="embedded broker + worker + synthetic customers, alerts "

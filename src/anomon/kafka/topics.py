@@ -1,10 +1,10 @@
 """Topic names, the broker URL, and creating the topics before a worker starts.
 
-Creating the topics with the admin client before Faust starts saves the worker
-its own metadata round trips and lets it learn the real partition count of the
-input topic, which the changelog of the customer table must share (the table is
-co-partitioned with the input: a customer's state lives in the changelog
-partition numbered like the input partition its events arrive on).
+Creating the topics with the admin client before the worker's clients start
+saves them their own metadata round trips and lets the worker learn the real
+partition count of the input topic, which the changelog of the customer states
+must share (it is co-partitioned with the input: a customer's state lives in
+the changelog partition numbered like the input partition its events arrive on).
 
 On a cluster where anomon may not create topics (``ANOMON_TOPICS=check``), the
 topics are only described: each must exist and be visible to anomon, the
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -43,9 +42,6 @@ ERR_TOPIC_EXISTS = 36
 FIX_ACLS = "see config/README.md, ACLs"
 #: how long a check waits for a topic to appear (one just created by its owner propagates)
 CHECK_WAIT_S = 3.0
-#: Faust's own switch (read from the environment when the app is made): whether it may
-#: declare (create) the topics of its agents and tables.
-FAUST_DECLARE_ENV = "TOPIC_ALLOW_DECLARE"
 
 
 class TopicSetupError(RuntimeError):
@@ -66,7 +62,7 @@ def bootstrap_servers(broker: str) -> str:
 
 
 def changelog_topic(app_id: str) -> str:
-    """Name of the changelog topic of the customer table (Faust's naming)."""
+    """Name of the changelog topic of the customer states (in the form Faust gives a table's)."""
     return f"{app_id}-{TABLE_NAME}-changelog"
 
 
@@ -210,10 +206,7 @@ async def ensure_topics(settings: Settings, with_changelog: bool = True) -> int:
     With ``ANOMON_TOPICS=check`` nothing is created: :func:`check_topics`.
     """
     if settings.topics == "check":
-        partitions = await check_topics(settings, with_changelog)
-        # Faust creates a table's changelog unless told not to; in this process, it is not
-        os.environ[FAUST_DECLARE_ENV] = "false"
-        return partitions
+        return await check_topics(settings, with_changelog)
     admin = _admin(settings)
     await admin.start()
     try:

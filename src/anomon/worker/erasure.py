@@ -2,11 +2,10 @@
 
 ``anomon erase CUSTOMER_ID`` writes an erasure request to the erasure topic
 (``ANOMON_ERASURE_TOPIC``), one record on *every* partition. The topic has as
-many partitions as the input topic and the worker's agent on it is
-co-partitioned with the input (Faust assigns partition *p* of both to the same
-worker), so the worker owning each partition handles the request there: it
-deletes the state from its table and writes a tombstone to the changelog
-partition *p* (:meth:`~anomon.worker.customer_table.CustomerTable.delete`).
+many partitions as the input topic and is co-partitioned with it (the
+worker that owns input partition *p* also reads erasure partition *p*), so the
+worker owning each partition handles the request there: it deletes the state
+from its store and writes a tombstone to the changelog partition *p*.
 Sending to every partition also reaches a state that a mis-keyed producer put
 on another partition than the customer id's own. Compaction then removes the
 old changelog records (on brokers that compact).
