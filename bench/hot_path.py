@@ -348,8 +348,10 @@ def run(rounds: int, events: int, brokers: list[str], kill_runs: int, seconds: f
     return out
 
 
-def latency_only(brokers: list[str], rates: list[float], seconds: float) -> int:
-    """Latency at ``rates`` on ``brokers``, added to ``bench/results.json``; RESULTS.md redone."""
+def _redo_in_results(brokers: list[str],
+                     measure: Callable[[str, Any, dict[str, Any], Path], None]) -> int:
+    """Per broker, ``measure(name, broker, its entry in bench/results.json, workdir)``; the
+    results written back and RESULTS.md re-rendered."""
     from bench.__main__ import render
 
     results_path = HERE / "results.json"
@@ -359,39 +361,37 @@ def latency_only(brokers: list[str], rates: list[float], seconds: float) -> int:
         (workdir / "models").mkdir()
         for name in brokers:
             with broker_named(name) as broker:
-                more = []
-                for rate in rates:
-                    before = os.getloadavg()[0]
-                    lat = latency(broker, rate, seconds, workdir)
-                    lat["load_average"] = [round(before, 2), round(os.getloadavg()[0], 2)]
-                    print(f"{name}: latency at {rate}/s: {lat}", file=sys.stderr)
-                    more.append(lat)
-            results["hot_path"]["brokers"][name]["latency_more"] = more
+                measure(name, broker, results["hot_path"]["brokers"][name], workdir)
     results_path.write_text(json.dumps(results, indent=2) + "\n")
     (HERE / "RESULTS.md").write_text(render(results))
     return 0
+
+
+def latency_only(brokers: list[str], rates: list[float], seconds: float) -> int:
+    """Latency at ``rates`` on ``brokers``, added to ``bench/results.json``; RESULTS.md redone."""
+    def measure(name: str, broker: Any, entry: dict[str, Any], workdir: Path) -> None:
+        more = []
+        for rate in rates:
+            before = os.getloadavg()[0]
+            lat = latency(broker, rate, seconds, workdir)
+            lat["load_average"] = [round(before, 2), round(os.getloadavg()[0], 2)]
+            print(f"{name}: latency at {rate}/s: {lat}", file=sys.stderr)
+            more.append(lat)
+        entry["latency_more"] = more
+
+    return _redo_in_results(brokers, measure)
 
 
 def latency_at_70pct_only(brokers: list[str], seconds: float) -> int:
     """Redo each broker's latency at 70% in ``bench/results.json`` (from its one-worker rate
     there); RESULTS.md re-rendered."""
-    from bench.__main__ import render
+    def measure(name: str, broker: Any, entry: dict[str, Any], workdir: Path) -> None:
+        # a warm-up, not kept: the broker's first clients, topics and compiled code
+        workers_rate(broker, encoded(synthetic_events(100_000)), 1, workdir)
+        entry["latency_at_70pct"] = latency_at_70pct(
+            name, broker, entry["summary"]["one_worker_per_s"], seconds, workdir)
 
-    results_path = HERE / "results.json"
-    results = json.loads(results_path.read_text())
-    with tempfile.TemporaryDirectory(prefix="anomon-lat-") as tmp:
-        workdir = Path(tmp)
-        (workdir / "models").mkdir()
-        for name in brokers:
-            entry = results["hot_path"]["brokers"][name]
-            with broker_named(name) as broker:
-                # a warm-up, not kept: the broker's first clients, topics and compiled code
-                workers_rate(broker, encoded(synthetic_events(100_000)), 1, workdir)
-                entry["latency_at_70pct"] = latency_at_70pct(
-                    name, broker, entry["summary"]["one_worker_per_s"], seconds, workdir)
-    results_path.write_text(json.dumps(results, indent=2) + "\n")
-    (HERE / "RESULTS.md").write_text(render(results))
-    return 0
+    return _redo_in_results(brokers, measure)
 
 
 def main(argv: list[str] | None = None) -> int:

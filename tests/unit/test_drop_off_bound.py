@@ -75,6 +75,17 @@ def test_scheduling_at_the_bound_changes_no_alert(variant: str) -> None:
         assert bound <= engine.drop_off.next_check(state, now, engine.ctx)
 
 
+def _spy_sweeps(engine: Engine) -> list[str]:
+    asked: list[str] = []
+    for detector in engine.detectors:
+        def spy(*args: object, _kind: str = detector.kind, _sweep: object = detector.on_sweep
+                ) -> object:
+            asked.append(_kind)
+            return _sweep(*args)  # type: ignore[operator]
+        detector.on_sweep = spy  # type: ignore[method-assign,assignment]
+    return asked
+
+
 def test_a_customer_woken_at_the_bound_is_rescheduled_without_a_sweep(history: History) -> None:
     history.purchases("c1", weekly(20))
     for day in weekly(20):
@@ -86,29 +97,12 @@ def test_a_customer_woken_at_the_bound_is_rescheduled_without_a_sweep(history: H
     assert state.bound_from_ts == state.last_purchase_ts
     exact = engine._next_check(state, state.bound_from_ts)
     assert state.last_ts < state.next_check_ts < exact
-    asked: list[str] = []
-    for detector in engine.detectors:
-        def spy(*args: object, _kind: str = detector.kind, _sweep: object = detector.on_sweep
-                ) -> object:
-            asked.append(_kind)
-            return _sweep(*args)  # type: ignore[operator]
-        detector.on_sweep = spy  # type: ignore[method-assign,assignment]
+    asked = _spy_sweeps(engine)
     assert engine.sweep(state, state.next_check_ts + 1.0) == []
     assert asked == []
     assert (state.next_check_ts, state.bound_from_ts) == (exact, None)
     engine.sweep(state, exact + DAY)  # now the detectors are asked
     assert "drop_off" in asked
-
-
-def _spy_sweeps(engine: Engine) -> list[str]:
-    asked: list[str] = []
-    for detector in engine.detectors:
-        def spy(*args: object, _kind: str = detector.kind, _sweep: object = detector.on_sweep
-                ) -> object:
-            asked.append(_kind)
-            return _sweep(*args)  # type: ignore[operator]
-        detector.on_sweep = spy  # type: ignore[method-assign,assignment]
-    return asked
 
 
 def test_a_sweep_for_another_detector_does_not_ask_drop_off_before_its_bound(
