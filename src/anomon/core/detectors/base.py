@@ -110,7 +110,8 @@ class BoundedDetector(Detector, Protocol):
 
     The engine schedules such a customer at the bound when it comes before every
     other detector's check, and works the exact time out only if the customer is
-    still silent when the bound arrives: most customers act again before it.
+    still silent when the bound arrives: most customers act again before it. A
+    sweep due for another detector does not call its ``on_sweep`` before the bound.
     """
 
     def earliest_check(self, state: CustomerState, now: float, ctx: DetectionContext) -> float:
