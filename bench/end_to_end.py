@@ -248,12 +248,15 @@ async def _latency_run(bootstrap: str, names: Names, rate: float, seconds: float
 
 def latency(broker: Any, rate: float, seconds: float, workdir: Path,
             settings: dict[str, str] | None = None,
-            customers: int | None = None, source: Path | None = None) -> dict[str, Any]:
+            customers: int | None = None, source: Path | None = None,
+            history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Event-to-alert latency quantiles at an offered ``rate`` (events/s) for ``seconds``.
 
     ``settings``: the worker's, overriding the defaults (``commit_interval_ms``: ``"100"``).
     ``customers``: the history's (default: sized to the events, as the sustained rate's).
     ``source``: the ``src`` folder of another revision to run the worker from.
+    ``history``: the first events of the history (``customers``), already generated:
+    the run draws on them instead of generating its own, if they are enough.
     """
     names = Names()
     env = with_source(worker_env(broker, names, workdir, sweep_clock="event",
@@ -261,8 +264,10 @@ def latency(broker: Any, rate: float, seconds: float, workdir: Path,
     worker = WorkerProcess(env, workdir / f"lat-{names.suffix}.log", HERE.parent)
     try:
         worker.wait_ready(timeout=120.0)
-        background = iter(encode_load(
-            synthetic_events(latency_events(rate, seconds), customers)))
+        n = latency_events(rate, seconds)
+        events = (history[:n] if history is not None and len(history) >= n
+                  else synthetic_events(n, customers))
+        background = iter(encode_load(events))
         # this process holds the whole load (a million objects and more): out of the
         # collector's way, or a full collection stalls the sender and the reader for up
         # to half a second mid-run, and the probes in flight are timed late

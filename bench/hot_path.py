@@ -294,15 +294,16 @@ def latency_at_70pct(name: str, broker: Any, one: float, seconds: float,
     it holds more customers than the rates' events (at 20,000/s for 20 s, 8x as
     many), and a worker sustains less on them. So one worker first drains those
     events (of a history sized for a run at ``one``, the rate measured above; the
-    latency run reads a prefix of the same history), and the latency run is
+    latency run reads the first of the same events), and the latency run is
     offered 70% of that.
     """
     n = latency_events(one, seconds)
     customers = history_customers(n)
-    sustained = workers_rate(broker, encoded(synthetic_events(n)), 1, workdir)
+    history = synthetic_events(n)
+    sustained = workers_rate(broker, encoded(history), 1, workdir)
     at_70 = round(0.7 * sustained["events_per_s"])
     load_before = os.getloadavg()[0]
-    lat = latency(broker, float(at_70), seconds, workdir, customers=customers)
+    lat = latency(broker, float(at_70), seconds, workdir, customers=customers, history=history)
     lat["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     lat["sustained"] = {"events": n, "customers": customers,
                         "events_per_s": sustained["events_per_s"],
