@@ -58,6 +58,13 @@ def test_valid_events_decode(fields: dict) -> None:
     assert event.customer_id == "c1"
 
 
+def test_nan_and_infinity_as_text_are_no_numbers() -> None:
+    raw = orjson.dumps({**BASE, "type": "survey", "score": 3, "channel": "NaN-Infinity",
+                        "attributes": {"note": "NaN"}})
+    event = EventDecoder().decode(raw)
+    assert (event.channel, event.attributes) == ("NaN-Infinity", {"note": "NaN"})
+
+
 def test_unknown_fields_are_kept() -> None:
     event = EventDecoder().decode(orjson.dumps({**BASE, **VALID[-1]}))
     assert event.model_extra == {"brand_new_field": [1, 2, 3]}
@@ -80,6 +87,12 @@ def test_invalid_events_are_rejected_with_the_field(fields: dict, reason: str, m
     (None, "empty_value"),
     (b"{not json", "invalid_json"),
     (b'{"amount": NaN}', "invalid_json"),
+    (b'{"event_id":"e","customer_id":"c","type":"survey","ts":"2026-01-01T00:00:00Z",'
+     b'"score":3,"attributes":{"x":NaN}}', "invalid_json"),
+    (b'{"event_id":"e","customer_id":"c","type":"survey","ts":"2026-01-01T00:00:00Z",'
+     b'"score":3,"unknown":-Infinity}', "invalid_json"),
+    (b'{"event_id":"e","customer_id":"c","type":"purchase","ts":"2026-01-01T00:00:00Z",'
+     b'"amount":Infinity}', "invalid_json"),
     (b"[1, 2]", "not_an_object"),
     (b'"text"', "not_an_object"),
     (b"x" * 70_000, "too_large"),

@@ -113,16 +113,17 @@ class EventDecoder:
             SCHEMA_IDS[schema_id] += 1
             if not raw:
                 raise EventRejected("empty_value", f"schema id {schema_id}, nothing after it")
-        if b"NaN" not in raw and b"Infinity" not in raw:
-            # fast path: pydantic parses and validates in one pass; any failure takes the
-            # slow path below, which names the reason (NaN and Infinity always do: the
-            # JSON parser here would accept them in free-form attributes)
-            try:
-                event: Event = _VALIDATE_JSON(raw)
-            except ValidationError:
-                pass
-            else:
+        # fast path: pydantic parses and validates in one pass; any failure takes the slow
+        # path below, which names the reason
+        try:
+            event: Event = _VALIDATE_JSON(raw)
+        except ValidationError:
+            pass
+        else:
+            if not _may_hold_non_finite(event) or (b"NaN" not in raw and b"Infinity" not in raw):
                 return self._check_time(event)
+            # the parser here takes NaN and Infinity, which JSON has not, where a value may be
+            # anything (free-form attributes, unknown fields); the slow path rejects them
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as err:
@@ -157,6 +158,14 @@ class EventDecoder:
                 "timestamp_out_of_range", f"ts {event.ts.isoformat()} is in the future"
             )
         return event
+
+
+def _may_hold_non_finite(event: Event) -> bool:
+    """Whether a value of ``event`` is free-form: only there could a NaN have been taken.
+
+    Every typed number refuses NaN and Infinity (amounts are finite, the others integers).
+    """
+    return event.attributes is not None or bool(event.__pydantic_extra__)
 
 
 def _describe(err: ValidationError) -> str:
