@@ -254,15 +254,17 @@ def render_hot_path(h: dict[str, Any]) -> list[str]:
               "minutes; Tansu is native: no figure)."]
     lines += ["", "| broker | one worker / replay | two workers / one | one worker on the "
               "latency run's events (events/s, customers) | latency at 70% "
-              "(events/s) | p50 ms | p99 ms | worker on CPU / waiting | load average "
-              "before / after |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "(events/s) | load share | p50 ms | p99 ms | worker on CPU / waiting | load "
+              "average before / after |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, b in h["brokers"].items():
         s, lat = b["summary"], b["latency_at_70pct"]
         sustained = lat.get("sustained")
         on_events = (f"{sustained['events_per_s']:,.0f} ({sustained['customers']:,})"
                      if sustained else "-")
         lines.append(f"| {name} | {s['one_vs_replay']} | {s['two_vs_one']} | {on_events} | "
-                     f"{lat['offered_per_s']:,.0f} | {lat.get('p50_ms', '-')} | "
+                     f"{lat['offered_per_s']:,.0f} | {lat.get('load_share', '-')} | "
+                     f"{lat.get('p50_ms', '-')} | "
                      f"{lat.get('p99_ms', '-')} | {lat.get('worker_cpu_share', '-')} / "
                      f"{lat.get('worker_runqueue_wait_share', '-')} | "
                      f"{lat.get('load_average')} |")
@@ -270,7 +272,23 @@ def render_hot_path(h: dict[str, Any]) -> list[str]:
               "them (rate x seconds), with more customers than the 100,000 events above, "
               "and one worker sustains less on them; it is offered 70% of what one worker "
               "sustains on those events (`--latency-at-70` redoes only this). A '-' in that "
-              "column: 70% of the rate above, as measured before."]
+              "column: 70% of the rate above, as measured before. The machine's speed "
+              "drifts by up to 1.5x within minutes, so drains and latency runs alternate: "
+              "each run is offered 70% of the drain before it, and its *load share* is "
+              "that over the mean of the drains before and after it; medians of the rounds "
+              "below."]
+    rounds = [(name, r) for name, b in h["brokers"].items()
+              for r in b["latency_at_70pct"].get("rounds", [])]
+    if rounds:
+        lines += ["", "| broker | offered events/s | drains before / after (events/s) | "
+                  "load share | p50 ms | p99 ms | worker on CPU / waiting | broker on CPU |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {name} | {r['offered_per_s']:,.0f} | "
+                  f"{' / '.join(f'{x:,}' for x in r['sustained_before_after'])} | "
+                  f"{r['load_share']} | {r.get('p50_ms', '-')} | {r.get('p99_ms', '-')} | "
+                  f"{r.get('worker_cpu_share', '-')} / "
+                  f"{r.get('worker_runqueue_wait_share', '-')} | "
+                  f"{r.get('broker_cpu_share', '-')} |" for name, r in rounds]
     more = [(name, x) for name, b in h["brokers"].items() for x in b.get("latency_more", [])]
     if more:
         lines += ["", "Latency at lower offered loads (`python -m bench.hot_path --latency-only`, "

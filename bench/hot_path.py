@@ -16,8 +16,9 @@ each round, one after the other on the same synthetic events:
 A warm-up of one worker and of two, not kept, comes before the first round.
 
 then, once per broker, event-to-alert latency at 70% of the rate one worker
-sustains on the latency run's own events (:func:`latency_at_70pct`,
-:func:`bench.end_to_end.latency`, with the load average beside it); on Apache
+sustains on the latency run's own events, drains and latency runs alternating
+(:func:`latency_at_70pct`, :func:`bench.end_to_end.latency`, with the load
+average beside it); on Apache
 Kafka, ``--kill-runs`` exactly-once runs in which one of two workers is killed
 mid-stream (``read_committed`` readers must see every alert once and every
 state write); and the 1M-customer recovery (:mod:`bench.recovery`).
@@ -287,30 +288,58 @@ def rates(name: str, broker: Any, rounds: int, path: Path,
 
 
 def latency_at_70pct(name: str, broker: Any, one: float, seconds: float,
-                     workdir: Path) -> dict[str, Any]:
+                     workdir: Path, rounds: int = 3) -> dict[str, Any]:
     """Event-to-alert latency at 70% of what one worker sustains on the latency run's events.
 
     A latency run draws ``rate x seconds`` events of a history sized to them, so
     it holds more customers than the rates' events (at 20,000/s for 20 s, 8x as
-    many), and a worker sustains less on them. So one worker first drains those
-    events (of a history sized for a run at ``one``, the rate measured above; the
+    many), and a worker sustains less on them. So one worker drains those events
+    (of a history sized for a run at ``one``, the rate measured above; the
     latency run reads the first of the same events), and the latency run is
     offered 70% of that.
+
+    This machine's speed drifts by up to 1.5x within minutes, so a rate measured
+    a few minutes before a latency run may be 100% of what the worker sustains
+    during it. Drains and latency runs therefore alternate, ``rounds`` of each
+    and a drain after the last: each run is offered 70% of the drain just before
+    it, and its *load share* is what it was offered over the mean of the drains
+    on either side. Medians over the rounds; every round is kept.
     """
     n = latency_events(one, seconds)
     customers = history_customers(n)
     history = synthetic_events(n)
-    sustained = workers_rate(broker, encoded(history), 1, workdir)
-    at_70 = round(0.7 * sustained["events_per_s"])
-    load_before = os.getloadavg()[0]
-    lat = latency(broker, float(at_70), seconds, workdir, customers=customers, history=history)
-    lat["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-    lat["sustained"] = {"events": n, "customers": customers,
-                        "events_per_s": sustained["events_per_s"],
-                        "cpu_us_per_event": sustained["cpu_us_per_event"]}
-    print(f"{name}: one worker on {n:,} events of {customers:,} customers "
-          f"{sustained['events_per_s']:,}/s; latency at {at_70}/s: {lat}", file=sys.stderr)
-    return lat
+    records = encoded(history)
+    drains = [workers_rate(broker, records, 1, workdir)]
+    runs: list[dict[str, Any]] = []
+    for _ in range(rounds):
+        offered = round(0.7 * drains[-1]["events_per_s"])
+        load_before = os.getloadavg()[0]
+        lat = latency(broker, float(offered), seconds, workdir, customers=customers,
+                      history=history)
+        lat["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+        drains.append(workers_rate(broker, records, 1, workdir))
+        around = (drains[-2]["events_per_s"] + drains[-1]["events_per_s"]) / 2
+        lat["sustained_before_after"] = [drains[-2]["events_per_s"], drains[-1]["events_per_s"]]
+        lat["load_share"] = round(offered / around, 2)
+        runs.append(lat)
+        print(f"{name}: latency at {offered:,}/s ({lat['load_share']} of the drains around "
+              f"it): {lat}", file=sys.stderr)
+    timed = [r for r in runs if "p99_ms" in r]
+
+    def median(key: str, of: list[dict[str, Any]]) -> Any:
+        values = [r[key] for r in of if r.get(key) is not None]
+        return round(statistics.median(values), 2) if values else None
+
+    return {"rounds": runs,
+            "offered_per_s": median("offered_per_s", runs),
+            "load_share": median("load_share", runs),
+            **{key: median(key, timed) for key in
+               ("p50_ms", "p99_ms", "worker_cpu_share", "worker_runqueue_wait_share")},
+            "load_average": [runs[0]["load_average"][0], runs[-1]["load_average"][1]],
+            "sustained": {"events": n, "customers": customers,
+                          "events_per_s": median("events_per_s", drains),
+                          "cpu_us_per_event": median("cpu_us_per_event", drains),
+                          "drains": [d["events_per_s"] for d in drains]}}
 
 
 def run(rounds: int, events: int, brokers: list[str], kill_runs: int, seconds: float,
@@ -383,14 +412,14 @@ def latency_only(brokers: list[str], rates: list[float], seconds: float) -> int:
     return _redo_in_results(brokers, measure)
 
 
-def latency_at_70pct_only(brokers: list[str], seconds: float) -> int:
+def latency_at_70pct_only(brokers: list[str], seconds: float, rounds: int = 3) -> int:
     """Redo each broker's latency at 70% in ``bench/results.json`` (from its one-worker rate
     there); RESULTS.md re-rendered."""
     def measure(name: str, broker: Any, entry: dict[str, Any], workdir: Path) -> None:
         # a warm-up, not kept: the broker's first clients, topics and compiled code
         workers_rate(broker, encoded(synthetic_events(100_000)), 1, workdir)
         entry["latency_at_70pct"] = latency_at_70pct(
-            name, broker, entry["summary"]["one_worker_per_s"], seconds, workdir)
+            name, broker, entry["summary"]["one_worker_per_s"], seconds, workdir, rounds)
 
     return _redo_in_results(brokers, measure)
 
@@ -413,9 +442,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-at-70", action="store_true",
                         help="only each broker's latency at 70%% of one worker's sustained rate, "
                              "replaced in bench/results.json; RESULTS.md re-rendered")
+    parser.add_argument("--latency-rounds", type=int, default=3,
+                        help="with --latency-at-70: latency runs, each after a drain")
     args = parser.parse_args(argv)
     if args.latency_at_70:
-        return latency_at_70pct_only(args.brokers, args.seconds)
+        return latency_at_70pct_only(args.brokers, args.seconds, args.latency_rounds)
     if args.latency_only:
         return latency_only(args.brokers, args.latency_only, args.seconds)
     result = run(args.rounds, args.events, args.brokers, args.kill_runs, args.seconds,
