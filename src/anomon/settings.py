@@ -252,8 +252,9 @@ class Settings(BaseSettings):
             "committed together and a customer changed by several is written once. "
             "Alerts go out as soon as their batch is handled (at least once) or at the "
             "commit (exactly once: a `read_committed` reader sees them up to this much later). "
-            "Unset: 1000 at least once (a restarted worker reads up to a second of records "
-            "again), 100 exactly once, as Kafka Streams shortens its own under exactly once."
+            "Unset: 5000 at least once (a restarted worker reads up to about 5 s of records "
+            "again; Kafka Streams' own is 30 s), 100 exactly once, as Kafka Streams shortens "
+            "its own under exactly once."
         ),
     )
     commit_encode_slice_ms: float = Field(
@@ -324,12 +325,14 @@ class Settings(BaseSettings):
 
         >>> Settings(processing_guarantee="exactly_once").commit_interval_s
         0.1
+        >>> Settings(processing_guarantee="at_least_once").commit_interval_s
+        5.0
         >>> Settings(commit_interval_ms=250).commit_interval_s
         0.25
         """
         if self.commit_interval_ms is not None:
             return self.commit_interval_ms / 1000
-        return 0.1 if self.processing_guarantee == "exactly_once" else 1.0
+        return 0.1 if self.processing_guarantee == "exactly_once" else 5.0
 
     @property
     def detectors_file(self) -> Path:

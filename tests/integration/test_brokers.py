@@ -384,7 +384,13 @@ async def test_create_partitions(broker: Broker) -> None:
     async with admin_client(broker) as admin:
         with feature(broker, "create_partitions"):
             await admin.create_partitions({topic: NewPartitions(4)})
-            (described,) = await admin.describe_topics([topic])
+            # the new partitions reach the broker's metadata a moment after the answer
+            deadline = time.monotonic() + 10.0
+            while True:
+                (described,) = await admin.describe_topics([topic])
+                if len(described["partitions"]) == 4 or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.1)
             assert len(described["partitions"]) == 4
 
 

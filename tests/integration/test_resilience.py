@@ -144,10 +144,12 @@ def test_killed_worker_partitions_move_and_nothing_is_lost(
         90, "the survivor owns every partition")
     producer.join()
     single.wait_for(lambda s: s["in"] == len(events), timeout=90)
-    # the survivor has handled what the victim had not committed, and then some: settled
+    # the survivor has handled what the victim had not committed, and then some: settled,
+    # and committed (its states are in the changelog once their offsets are)
     wait_until(lambda: before["processed"] + survivor.stats()["in"] >= len(events), 90,
                "the survivor handles the rest of the stream")
     settled(survivor)
+    drained(broker, names)
     after = survivor.stats()
     single_stats = single.stats()
 
@@ -214,6 +216,7 @@ def test_standby_replica_takes_over_reading_only_the_tail(
         90, "the survivor owns every partition")
     producer.join()
     settled(survivor)
+    drained(broker, names)
     after = survivor.stats()
 
     assert f"from_standby={','.join(map(str, victim_parts))} " in survivor.log_text()
