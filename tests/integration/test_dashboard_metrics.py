@@ -23,6 +23,7 @@ from workerkit import (
     Names,
     alerts_of,
     days_ago,
+    drained,
     event_records,
     read_topic,
     send,
@@ -97,13 +98,15 @@ def test_every_dashboard_panel_and_rule_query_is_answered_by_the_worker(
     customers = {e["customer_id"] for e in h.events}
     assert not [c for c in customers if c in text], "customer ids in metrics"
 
-    # the commit path: every customer's state written at least once, commits timed,
-    # nothing left in flight once every record is handled and committed
-    values = _values(text)
+    # the commit path, once the input's offsets are committed (commits are up to
+    # ANOMON_COMMIT_INTERVAL_MS apart, 5 s): every customer's state written at least once,
+    # commits timed, nothing left in flight once every record is handled and committed
+    drained(broker, names)
+    values = _values(worker.metrics())
     assert values[("anomon_state_writes_total", ())] >= len(customers)
     assert values[("anomon_commit_seconds_count", ())] >= 1
-    in_flight = [_values(worker.metrics())[("anomon_batches_in_flight", ())]]
-    deadline = time.monotonic() + 10.0
+    in_flight = [values[("anomon_batches_in_flight", ())]]
+    deadline = time.monotonic() + 15.0
     while in_flight[-1] != 0 and time.monotonic() < deadline:  # a sweep's batch, committed
         time.sleep(0.2)
         in_flight.append(_values(worker.metrics())[("anomon_batches_in_flight", ())])
