@@ -305,8 +305,7 @@ class Settings(BaseSettings):
         description=(
             "Longest a fetch of input records waits at the broker for fetch_min_bytes to "
             "arrive: added to an event's latency at low rates (at any rate on a broker that "
-            "answers only at the deadline, such as Tansu), and an idle worker asks its "
-            "broker this often."
+            "answers only at the deadline, such as Tansu). While idle: fetch_idle_wait_ms."
         ),
     )
     fetch_min_bytes: int = Field(
@@ -316,6 +315,25 @@ class Settings(BaseSettings):
             "Bytes of input records a fetch waits for (at most fetch_wait_ms). Without "
             "a minimum, a trickle of records makes one fetch per few records and the "
             "broker spends a core on them."
+        ),
+    )
+
+    fetch_idle_wait_ms: int = Field(
+        500,
+        ge=0,
+        le=10_000,
+        description=(
+            "Once no record has come for a second, a fetch waits up to this long for a "
+            "single byte instead (the broker answers it as soon as a record arrives): an "
+            "idle worker asks its broker twice a second, not every fetch_wait_ms. 0: always "
+            "fetch_wait_ms and fetch_min_bytes."
+        ),
+    )
+    producer_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "none",
+        description=(
+            "Compression of the record batches the worker writes (changelog, alerts, dead "
+            "letters, late records). Input records may be compressed either way."
         ),
     )
 

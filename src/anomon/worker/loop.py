@@ -50,6 +50,7 @@ from anomon.worker import metrics
 from anomon.worker.batch import Batch
 from anomon.worker.committer import Committer
 from anomon.worker.erasure import Eraser
+from anomon.worker.fetch_pace import FetchPace
 from anomon.worker.handler import RecordHandler
 from anomon.worker.standby import StandbyReplicas
 from anomon.worker.stats import WorkerStats
@@ -85,7 +86,7 @@ class StreamLoop(ConsumerRebalanceListener):
                  erasure_topic: str, sweep_interval_s: float, max_records: int = 1000,
                  exactly_once: bool = False, standby: StandbyReplicas | None = None,
                  standby_wanted: Callable[[], Iterable[int]] = tuple,
-                 freezer: PeriodicFreeze | None = None) -> None:
+                 freezer: PeriodicFreeze | None = None, pace: FetchPace | None = None) -> None:
         self.consumer = consumer
         self.committer = committer
         self.handler = handler
@@ -106,6 +107,8 @@ class StreamLoop(ConsumerRebalanceListener):
         self.standby_wanted = standby_wanted
         #: moves the states out of the collector's way (everything alive), once a second
         self.freezer = freezer or PeriodicFreeze(0.0)
+        #: the fetches' wait, long while nothing comes (:mod:`anomon.worker.fetch_pace`)
+        self.pace = pace
         self.assigned: set[int] = set()
         self.pending: set[int] = set()  # assigned, to restore before their records are handled
         self.restoring: set[int] = set()
@@ -215,6 +218,8 @@ class StreamLoop(ConsumerRebalanceListener):
         revocations = self.revocations
         fetched = await self.consumer.getmany(timeout_ms=0 if busy else POLL_MS,
                                               max_records=self.max_records)
+        if self.pace is not None:
+            self.pace.observe(bool(fetched))
         if fetched:
             await self._turns()  # the next fetch goes out, and is answered while we handle
             if self.revocations == revocations and not self.rebalancing:

@@ -55,6 +55,7 @@ from anomon.worker.assignor import assignor_for
 from anomon.worker.checkpoint import checkpoint_path, load_models, save_models
 from anomon.worker.committer import AtLeastOnce, Committer, ExactlyOnce
 from anomon.worker.erasure import Eraser
+from anomon.worker.fetch_pace import FetchPace
 from anomon.worker.handler import OutputTopics, RecordHandler
 from anomon.worker.local_store import backend_factory, keeps_encoded
 from anomon.worker.loop import StreamLoop
@@ -165,13 +166,15 @@ class Worker:
     def _producer(self, transactional_id: str | None = None,
                   linger_ms: int = 1) -> AIOKafkaProducer:
         options: dict[str, Any] = {"acks": "all", "enable_idempotence": False}
+        compression = self.settings.producer_compression
         if transactional_id is not None:
             options = {"transactional_id": transactional_id, "enable_idempotence": True,
                        "acks": "all"}
         return AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, client_id=f"{self.settings.app_id}-worker",
             linger_ms=linger_ms, max_batch_size=256 * 1024,
-            max_request_size=4 * 1024 * 1024, request_timeout_ms=30000, **options,
+            max_request_size=4 * 1024 * 1024, request_timeout_ms=30000,
+            compression_type=None if compression == "none" else compression, **options,
             **self.auth)
 
     def _highwater(self, partition: int) -> int | None:
@@ -210,6 +213,8 @@ class Worker:
             "standby_records": self.standby.records if self.standby is not None else 0,
             "event_clock": self.clock.worker_newest,
             "sweep_clock": self.clock.mode,
+            "fetch_idle": pace.idle if (pace := self.loop and self.loop.pace) else False,
+            "fetch_wakes": pace.wakes if pace else 0,
         })
         return out
 
@@ -352,7 +357,9 @@ class Worker:
                 sweep_interval_s=self.settings.sweep_interval_s,
                 max_records=self.settings.batch_max_records, exactly_once=self.exactly_once,
                 standby=self.standby, standby_wanted=lambda: self.assignor.standby,
-                freezer=PeriodicFreeze(self.settings.gc_freeze_interval_s))
+                freezer=PeriodicFreeze(self.settings.gc_freeze_interval_s),
+                pace=FetchPace(consumer, self.settings.fetch_wait_ms,
+                               self.settings.fetch_min_bytes, self.settings.fetch_idle_wait_ms))
             consumer.subscribe([self.settings.input_topic, self.settings.erasure_topic],
                                listener=self.loop)
             starting = asyncio.gather(
