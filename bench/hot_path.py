@@ -185,6 +185,7 @@ def workers_rate(broker: Any, records: dict[int, list[tuple[bytes, bytes]]], cou
             marks["cpu"] = sum(cpu_seconds(w.pid) for w in procs)
             marks["waits"] = sum(schedstat(w.pid)[1] for w in procs)
             marks["broker"], marks["own"] = thread_cpu_seconds(broker_pid), time.process_time()
+            marks["broker_total"] = cpu_seconds(broker_pid)
             marks["started"] = time.monotonic()
 
         produced_s = asyncio.run(_send_when(broker.bootstrap, names.input, records, ready, clock))
@@ -201,6 +202,9 @@ def workers_rate(broker: Any, records: dict[int, list[tuple[bytes, bytes]]], cou
         seconds = time.monotonic() - started
         cpu = sum(cpu_seconds(w.pid) for w in procs) - marks["cpu"]
         waited = (sum(schedstat(w.pid)[1] for w in procs) - marks["waits"]) / 1e9
+        # the whole process's, which keeps the time of threads that ended (Tansu's come and
+        # go: over ten idle seconds their sum went down); the groups are the live threads'
+        broker_total = cpu_seconds(broker_pid) - marks["broker_total"]
         broker_s = {k: v - marks["broker"].get(k, 0.0)
                     for k, v in thread_cpu_seconds(broker_pid).items()}
         own_s = time.process_time() - marks["own"]
@@ -214,7 +218,7 @@ def workers_rate(broker: Any, records: dict[int, list[tuple[bytes, bytes]]], cou
             # seconds the workers were runnable but waited for a CPU, per second of the run
             "runqueue_wait_share": round(waited / seconds, 2),
             # what else ran on the cores meanwhile: the broker, and this process (the sends)
-            "broker_cpu_share": round(sum(broker_s.values()) / seconds, 2),
+            "broker_cpu_share": round(broker_total / seconds, 2),
             # and of the broker's, its JVM's compiler and collector (a fresh broker's JIT
             # compiles for minutes), and its request handlers
             "broker_threads_share": {k: round(v / seconds, 2) for k, v in sorted(broker_s.items())},
