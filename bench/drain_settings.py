@@ -22,19 +22,14 @@ under ``--label``::
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from bench.end_to_end import synthetic_events
 from bench.hot_path import encoded, workers_rate
-from bench.latency_settings import label_of, parse_config
+from bench.kept import add_arguments, configs_of, finish, label_of
 from brokers import broker_named
 
 HERE = Path(__file__).resolve().parent
@@ -88,25 +83,12 @@ def run(rounds: int, configs: list[dict[str, str]], events: int) -> dict[str, An
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", action="append", default=[], metavar="K=V,...",
-                        help="worker settings of one configuration (repeat; empty: defaults)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--write", action="store_true", help=f"keep the runs in {OUT.name}")
-    parser.add_argument("--label", default="", help="the entry's name in the JSON")
+    add_arguments(parser, OUT)
     args = parser.parse_args(argv)
-    configs = [parse_config(c) for c in args.config] or [{}]
-    result = run(args.rounds, configs, args.events)
-    for name, med in result["summary"].items():
-        print(f"median {name:40} {med}")
-    if args.write:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, cwd=HERE, check=False).stdout.strip()
-        kept = json.loads(OUT.read_text()) if OUT.exists() else {}
-        kept[args.label or time.strftime("%Y-%m-%d %H:%M")] = {
-            "commit": commit, "machine": platform.machine(), "cpus": os.cpu_count(), **result}
-        OUT.write_text(json.dumps(kept, indent=1) + "\n")
-    return 0
+    result = run(args.rounds, configs_of(args), args.events)
+    return finish(args, OUT, result, "summary")
 
 
 if __name__ == "__main__":

@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -36,7 +33,7 @@ from typing import Any
 
 import bench.end_to_end as e2e
 from bench.end_to_end import cpu_seconds
-from bench.latency_settings import label_of, parse_config
+from bench.kept import add_arguments, configs_of, finish, label_of
 from brokers import broker_named
 from workerkit import Names, WorkerProcess, worker_env
 
@@ -122,28 +119,15 @@ def run(brokers: list[str], rounds: int, configs: list[dict[str, str]], seconds:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", action="append", default=[], metavar="K=V,...",
-                        help="worker settings of one configuration (repeat; empty: defaults)")
     parser.add_argument("--brokers", nargs="*", default=["kafka", "tansu"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of an idle run")
     parser.add_argument("--probe-every", type=float, default=2.5,
                         help="seconds between the probes of a sparse run")
-    parser.add_argument("--write", action="store_true", help=f"keep the runs in {OUT.name}")
-    parser.add_argument("--label", default="", help="the entry's name in the JSON")
+    add_arguments(parser, OUT)
     args = parser.parse_args(argv)
-    configs = [parse_config(c) for c in args.config] or [{}]
-    result = run(args.brokers, args.rounds, configs, args.seconds, args.probe_every)
-    for name, med in result["medians"].items():
-        print(f"median {name:40} {med}")
-    if args.write:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, cwd=HERE, check=False).stdout.strip()
-        kept = json.loads(OUT.read_text()) if OUT.exists() else {}
-        kept[args.label or time.strftime("%Y-%m-%d %H:%M")] = {
-            "commit": commit, "machine": platform.machine(), "cpus": os.cpu_count(), **result}
-        OUT.write_text(json.dumps(kept, indent=1) + "\n")
-    return 0
+    result = run(args.brokers, args.rounds, configs_of(args), args.seconds, args.probe_every)
+    return finish(args, OUT, result, "medians")
 
 
 if __name__ == "__main__":

@@ -10,27 +10,19 @@ under ``--label``::
 
     python -m bench.latency_settings 14000 --rounds 4 \\
         --config commit_interval_ms=100,commit_encode_slice_ms=0 --config ""
-
->>> parse_config("commit_interval_ms=100, commit_encode_slice_ms=0")
-{'commit_interval_ms': '100', 'commit_encode_slice_ms': '0'}
->>> parse_config("")
-{}
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from bench.end_to_end import latency
+from bench.kept import add_arguments, configs_of, finish, label_of
 from brokers import broker_named
 
 HERE = Path(__file__).resolve().parent
@@ -39,16 +31,6 @@ MEDIANS = ("p50_ms", "p99_ms", "worker_cpu_share", "broker_cpu_share")
 COLLECTOR = ("p999_ms", "max_ms", "worker_rss_mb", *(f"gc{g}_{what}" for g in range(3)
              for what in ("collections", "seconds", "over_50ms")))
 """Also given as medians where every run has them (a worker that times its collections)."""
-
-
-def parse_config(text: str) -> dict[str, str]:
-    """``key=value`` pairs, comma-separated, into worker settings."""
-    pairs = [part.strip() for part in text.split(",") if part.strip()]
-    return dict(pair.split("=", 1) for pair in pairs)
-
-
-def label_of(config: dict[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in config.items()) or "defaults"
 
 
 def run(rate: float, seconds: float, rounds: int, configs: list[dict[str, str]],
@@ -82,28 +64,15 @@ def run(rate: float, seconds: float, rounds: int, configs: list[dict[str, str]],
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("rate", type=float, help="offered events/s")
-    parser.add_argument("--config", action="append", default=[], metavar="K=V,...",
-                        help="worker settings of one configuration (repeat; empty: defaults)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of one run")
     parser.add_argument("--customers", type=int,
                         help="customers in the history (default: one per 100 events: "
                         "each acts several times a second, and a commit merges their changes)")
-    parser.add_argument("--write", action="store_true", help=f"keep the runs in {OUT.name}")
-    parser.add_argument("--label", default="", help="the entry's name in the JSON")
+    add_arguments(parser, OUT)
     args = parser.parse_args(argv)
-    configs = [parse_config(c) for c in args.config] or [{}]
-    result = run(args.rate, args.seconds, args.rounds, configs, args.customers)
-    for name, med in result["medians"].items():
-        print(f"median {name:60} {med}")
-    if args.write:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, cwd=HERE, check=False).stdout.strip()
-        kept = json.loads(OUT.read_text()) if OUT.exists() else {}
-        kept[args.label or time.strftime("%Y-%m-%d %H:%M")] = {
-            "commit": commit, "machine": platform.machine(), "cpus": os.cpu_count(), **result}
-        OUT.write_text(json.dumps(kept, indent=1) + "\n")
-    return 0
+    result = run(args.rate, args.seconds, args.rounds, configs_of(args), args.customers)
+    return finish(args, OUT, result, "medians")
 
 
 if __name__ == "__main__":
