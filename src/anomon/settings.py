@@ -317,7 +317,6 @@ class Settings(BaseSettings):
             "broker spends a core on them."
         ),
     )
-
     fetch_idle_wait_ms: int = Field(
         500,
         ge=0,
