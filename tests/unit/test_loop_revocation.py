@@ -5,6 +5,10 @@ Between ``getmany`` and handling, the loop gives the clients' tasks a few turns
 meanwhile; it drains and commits what was handled, and the next assignment
 starts every partition from the committed offsets. Records handled after that
 would be handled twice, or by a worker that no longer owns them.
+
+``getmany`` called as a rebalance starts waits for the new assignment and returns
+records of it, read from the committed offsets: those the loop leaves unhandled
+must be read again (a seek back), or the next batch's commit skips them.
 """
 
 from __future__ import annotations
@@ -34,13 +38,23 @@ class Committer:
 class Consumer:
     """Returns one record at once, as getmany does from its buffer."""
 
+    def __init__(self) -> None:
+        self.seeks: list[tuple[Any, int]] = []
+
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, list[Any]]:
         return {("input", 0): ["record"]}
 
+    def assignment(self) -> set[Any]:
+        return {("input", 0), ("input", 1)}
 
-def _loop(committer: Committer) -> StreamLoop:
+    def seek(self, tp: Any, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+def _loop(committer: Committer, consumer: Consumer | None = None) -> StreamLoop:
     sweeper = SimpleNamespace(in_round=False, index=SimpleNamespace(stale=False))
-    loop = StreamLoop(consumer=Consumer(), committer=committer,  # type: ignore[arg-type]
+    loop = StreamLoop(consumer=consumer or Consumer(),  # type: ignore[arg-type]
+                      committer=committer,  # type: ignore[arg-type]
                       handler=None, eraser=None, sweeper=sweeper,  # type: ignore[arg-type]
                       stores={}, new_store=None, restore=None,  # type: ignore[arg-type]
                       stats=None, clock=None, input_topic="input",  # type: ignore[arg-type]
@@ -68,3 +82,38 @@ async def test_a_revocation_during_the_turns_leaves_the_records_unhandled() -> N
     await revoking
     assert loop.rebalancing
     assert committer.submitted == []
+
+
+class RebalancingConsumer(Consumer):
+    """``getmany`` as a rebalance starts: it waits out the revocation and the new
+    assignment, then returns records of the new assignment (its positions moved past
+    them); partition 2 went to another worker meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop: StreamLoop | None = None
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, list[Any]]:
+        assert self.loop is not None
+        await self.loop.on_partitions_revoked(set())
+        self.loop.rebalancing = False  # what on_partitions_assigned leaves
+        return {("input", 0): [SimpleNamespace(offset=40), SimpleNamespace(offset=41)],
+                ("input", 2): [SimpleNamespace(offset=7)]}
+
+
+async def test_records_returned_across_a_whole_rebalance_are_read_again() -> None:
+    committer, consumer = Committer(), RebalancingConsumer()
+    loop = consumer.loop = _loop(committer, consumer)
+    await loop._once()
+    assert committer.submitted == []
+    assert consumer.seeks == [(("input", 0), 40)]  # not partition 2: no longer ours
+
+
+async def test_records_left_during_a_rebalance_are_not_sought() -> None:
+    # the assignment to come starts every partition from the committed offsets
+    consumer = Consumer()
+    loop = _loop(Committer(), consumer)
+    revoking = asyncio.create_task(loop.on_partitions_revoked(set()))
+    await loop._once()
+    await revoking
+    assert loop.rebalancing and consumer.seeks == []

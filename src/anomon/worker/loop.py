@@ -21,7 +21,8 @@ record handled so far is in the committer's queue: the revocation drains it,
 which flushes the states and commits the offsets, before the partitions move.
 Records fetched before a revocation began, or while a rebalance is under way,
 are left unhandled: every assignment starts from the committed offsets, so they
-are fetched again.
+are fetched again; records ``getmany`` returned after waiting out a whole
+rebalance are of the new assignment, and the loop seeks back to read them again.
 On assignment (eager protocol: every partition is revoked, then the new set
 assigned) a partition kept keeps its warm state; a partition gone is dropped;
 a partition new is paused until restored (from where a standby replica of it
@@ -224,15 +225,33 @@ class StreamLoop(ConsumerRebalanceListener):
             await self._turns()  # the next fetch goes out, and is answered while we handle
             if self.revocations == revocations and not self.rebalancing:
                 self.committer.submit(self.handle(fetched))
-            # else a rebalance began or is under way: the records are left unhandled, and
-            # read again from the offsets the revocation committed (an assignment starts
-            # from those)
+            elif not self.rebalancing:
+                self._read_again(fetched)
+            # else a rebalance is under way: the records are left unhandled, and read again
+            # from the offsets the revocation committed (the assignment starts from those)
         self._background()
         # getmany answers from its buffer without suspending, and so may everything above:
         # let the committer, the clients' own tasks (fetches, heartbeats) and the web
         # server run; the batch's alerts leave now
         await self._turns()
         await self.committer.wait_room()
+
+    def _read_again(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Leave records returned across a whole rebalance unhandled, and read them again.
+
+        ``getmany`` called while a rebalance is starting waits for the new assignment
+        and returns records of it, read from the committed offsets: the consumer's
+        positions have moved past them. Dropped without a seek, the next batch's
+        commit would cover them and they would never be handled (a worker joining a
+        busy group lost one batch of up to ``max_records`` so). Records of a partition
+        no longer assigned are the new owner's to read.
+        """
+        assigned = self.consumer.assignment()
+        for tp, records in fetched.items():
+            if records and tp in assigned:
+                self.consumer.seek(tp, records[0].offset)
+        log.info("records fetched across a rebalance are read again %s",
+                 kv(records=sum(len(r) for r in fetched.values())))
 
     @staticmethod
     async def _turns() -> None:
