@@ -12,6 +12,9 @@ under ``--label``::
 
     python -m bench.drain_settings --rounds 5 --config "" --config producer_compression=lz4
 
+``--kafka-jvm defaults`` starts the broker with the JVM's defaults instead of the
+options of Kafka's start scripts (``brokers.apache_kafka.SCRIPT_JVM_OPTIONS``).
+
 >>> summary([{"config": "defaults", "workers": w, "events_per_s": r, "broker_cpu_share": 0.3,
 ...           "cpu_us_per_event": 30.0} for w, r in ((1, 100), (2, 150), (1, 120), (2, 150))])
 {'defaults': {'one_per_s': 110.0, 'two_per_s': 150.0, 'two_vs_one': 1.36, \
@@ -30,7 +33,8 @@ from typing import Any
 from bench.end_to_end import synthetic_events
 from bench.hot_path import encoded, workers_rate
 from bench.kept import add_arguments, configs_of, finish, label_of
-from brokers import broker_named
+from brokers import ApacheKafkaBroker
+from brokers.apache_kafka import SCRIPT_JVM_OPTIONS
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "drain_settings.json"
@@ -59,9 +63,11 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def run(rounds: int, configs: list[dict[str, str]], events: int) -> dict[str, Any]:
+def run(rounds: int, configs: list[dict[str, str]], events: int,
+        kafka_jvm: str = "script") -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp, broker_named("kafka") as broker:
+    jvm_options = SCRIPT_JVM_OPTIONS if kafka_jvm == "script" else ()
+    with tempfile.TemporaryDirectory() as tmp, ApacheKafkaBroker(jvm_options=jvm_options) as broker:
         workdir = Path(tmp)
         (workdir / "models").mkdir()
         records = encoded(synthetic_events(events))
@@ -78,16 +84,20 @@ def run(rounds: int, configs: list[dict[str, str]], events: int) -> dict[str, An
                     print(f"round {r} {label_of(config):40} {count} worker(s) "
                           f"{got['events_per_s']:>7,}/s  {got['cpu_us_per_event']} us/event  "
                           f"broker on a CPU {got['broker_cpu_share']}", flush=True)
-    return {"events": events, "rounds": rounds, "summary": summary(runs), "runs": runs}
+    return {"events": events, "rounds": rounds, "kafka_jvm": kafka_jvm, "summary": summary(runs),
+            "runs": runs}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--kafka-jvm", choices=("script", "defaults"), default="script",
+                        help="the broker's JVM options: those of Kafka's start scripts (default) "
+                        "or the JVM's own")
     add_arguments(parser, OUT)
     args = parser.parse_args(argv)
-    result = run(args.rounds, configs_of(args), args.events)
+    result = run(args.rounds, configs_of(args), args.events, args.kafka_jvm)
     return finish(args, OUT, result, "summary")
 
 

@@ -84,6 +84,19 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
+SCRIPT_JVM_OPTIONS: tuple[str, ...] = (
+    "-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent", "-XX:MaxInlineLevel=15")
+"""The JVM options ``bin/kafka-run-class.sh`` gives a broker (``KAFKA_JVM_PERFORMANCE_OPTS``).
+
+With them and the heap fixed at its size (``-Xms`` = ``-Xmx``, as
+``bin/kafka-server-start.sh`` sets ``KAFKA_HEAP_OPTS``), the broker runs as users
+start it. Without them (the JVM's defaults: a heap that starts at 1/64 of the
+memory and grows) it spent 0.28-0.32 of a core beside two draining workers
+against 0.17-0.22 (``bench.drain_settings --kafka-jvm``).
+"""
+
+
 class ApacheKafkaBroker(Broker):
     """Apache Kafka on ``127.0.0.1``: one KRaft node, data in its temp dir.
 
@@ -98,9 +111,10 @@ class ApacheKafkaBroker(Broker):
     durable: ClassVar[bool] = True
 
     def __init__(self, *, port: int | None = None, controller_port: int | None = None,
-                 version: str = KAFKA_VERSION, heap: str = "512m",
+                 version: str = KAFKA_VERSION, heap: str = "1g",
                  start_timeout: float = 120.0, stop_timeout: float = 30.0,
-                 extra_config: dict[str, str] | None = None) -> None:
+                 extra_config: dict[str, str] | None = None,
+                 jvm_options: tuple[str, ...] = SCRIPT_JVM_OPTIONS) -> None:
         super().__init__(port=port, start_timeout=start_timeout, stop_timeout=stop_timeout)
         if controller_port is None:
             controller_port = next(p for p in free_ports(2) if p != self.port)
@@ -109,6 +123,8 @@ class ApacheKafkaBroker(Broker):
         self._controller_port = controller_port
         self.version = version
         self.heap = heap
+        #: the broker's JVM options besides its heap (``()``: the JVM's defaults, heap growing)
+        self.jvm_options = tuple(jvm_options)
         self.extra_config = dict(extra_config or {})
         self.cluster_id = new_cluster_id()
         self._java: str | None = None
@@ -184,8 +200,11 @@ class ApacheKafkaBroker(Broker):
         return []
 
     def _command(self, workdir: Path) -> list[str]:
-        return self._java_command(workdir, "kafka.Kafka", str(workdir / "server.properties"),
-                                  heap=self.heap)
+        command = self._java_command(workdir, "kafka.Kafka", str(workdir / "server.properties"),
+                                     heap=self.heap)
+        if self.jvm_options:  # as the start scripts: the heap at its size from the start
+            command[1:1] = [f"-Xms{self.heap}", *self.jvm_options]
+        return command
 
     def _choose_ports(self) -> None:
         self._port, self._controller_port = free_ports(2)
@@ -202,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="KRaft controller port (default: a free one)")
     parser.add_argument("--version", default=KAFKA_VERSION,
                         help=f"Apache Kafka version (default {KAFKA_VERSION})")
-    parser.add_argument("--heap", default="512m", help="JVM max heap (default 512m)")
+    parser.add_argument("--heap", default="1g",
+                        help="JVM heap (default 1g, as Kafka's start script)")
     parser.add_argument("--fetch-only", action="store_true",
                         help="only fetch the jars into the cache, print their dir and exit")
     parser.add_argument("--quiet", action="store_true", help="do not copy the broker's log")
