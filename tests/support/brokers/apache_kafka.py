@@ -91,7 +91,7 @@ SCRIPT_JVM_OPTIONS: tuple[str, ...] = (
 
 With them and the heap fixed at its size (``-Xms`` = ``-Xmx``, as
 ``bin/kafka-server-start.sh`` sets ``KAFKA_HEAP_OPTS``), the broker runs as users
-start it. Without them (the JVM's defaults: a heap that starts at 1/64 of the
+start it. Without them (the JVM's defaults, a heap that starts at 1/64 of the
 memory and grows) it spent 0.28-0.32 of a core beside two draining workers
 against 0.17-0.28 (``bench.drain_settings --kafka-jvm``).
 """
