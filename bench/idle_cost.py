@@ -48,11 +48,6 @@ def share(after: float, before: float, seconds: float) -> float:
     return round((after - before) / seconds, 3)
 
 
-def broker_cpu(pid: int | None) -> float:
-    """The broker process's CPU seconds, its ended threads' included (Tansu's come and go)."""
-    return cpu_seconds(pid)
-
-
 def idle(broker: Any, workdir: Path, seconds: float, config: dict[str, str]) -> dict[str, Any]:
     """CPU shares of an idle worker and of its broker over ``seconds``."""
     names = Names()
@@ -62,11 +57,11 @@ def idle(broker: Any, workdir: Path, seconds: float, config: dict[str, str]) -> 
         worker.wait_ready(90)
         time.sleep(SETTLE_S)
         pid = getattr(broker, "pid", None)
-        broker0, worker0, began = broker_cpu(pid), cpu_seconds(worker.pid), time.monotonic()
+        broker0, worker0, began = cpu_seconds(pid), cpu_seconds(worker.pid), time.monotonic()
         time.sleep(seconds)
         took = time.monotonic() - began
         return {"worker_cpu_share": share(cpu_seconds(worker.pid), worker0, took),
-                "broker_cpu_share": share(broker_cpu(pid), broker0, took)}
+                "broker_cpu_share": share(cpu_seconds(pid), broker0, took)}
     finally:
         worker.stop()
 
@@ -100,9 +95,9 @@ def run(brokers: list[str], rounds: int, configs: list[dict[str, str]], seconds:
                     runs.append(row)
                     print(json.dumps(row), flush=True)
             pid = getattr(broker, "pid", None)
-            before = broker_cpu(pid)
+            before = cpu_seconds(pid)
             time.sleep(seconds)
-            alone[name] = share(broker_cpu(pid), before, seconds)
+            alone[name] = share(cpu_seconds(pid), before, seconds)
     medians: dict[str, dict[str, Any]] = {}
     for name in brokers:
         for config in configs:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from workerkit import History, Names, days_ago, send_events
+from workerkit import History, Names, days_ago, send_events, share_partitions
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -38,11 +38,7 @@ def test_either_worker_answers_for_any_customer(broker: Any, workers: Any) -> No
     second = workers(names, sweep_interval_s=600, standby_replicas=0)
     second.wait_ready()
 
-    def split(_: dict[str, Any]) -> bool:
-        a, b = set(first.stats()["partitions"]), set(second.stats()["partitions"])
-        return bool(a) and bool(b) and not a & b and a | b == {0, 1, 2, 3}
-
-    first.wait_for(split, timeout=60)
+    first.wait_for(lambda _: share_partitions(first, second), timeout=60)
     h = History(days_ago(60))
     customers = [f"cust-{i:02d}" for i in range(16)] + ["odd id/é ü"]
     for n, customer in enumerate(customers):

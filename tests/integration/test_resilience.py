@@ -42,6 +42,7 @@ from workerkit import (
     require_kafka,
     send,
     send_events,
+    share_partitions,
     state_problems,
     states_of,
     wait_until,
@@ -125,11 +126,7 @@ def test_killed_worker_partitions_move_and_nothing_is_lost(
     for w in (a, b, single):
         w.wait_ready(90)
 
-    def split() -> bool:
-        pa, pb = set(a.stats()["partitions"]), set(b.stats()["partitions"])
-        return bool(pa) and bool(pb) and not pa & pb and pa | pb == {0, 1, 2, 3}
-
-    wait_until(split, 60, "two workers share the four partitions")
+    wait_until(lambda: share_partitions(a, b), 60, "two workers share the four partitions")
     victim, survivor = a, b
     victim_parts = victim.stats()["partitions"]
 
@@ -309,15 +306,11 @@ def test_workers_joining_and_leaving_mid_stream_lose_nothing(
     first.wait_ready(90)
     producer = BackgroundProducer(broker, names.input, events, 2 * RATE).start()
 
-    def share(*group: WorkerProcess) -> bool:
-        parts = [set(w.stats()["partitions"]) for w in group]
-        return all(parts) and sum(map(len, parts)) == 4 and set().union(*parts) == {0, 1, 2, 3}
-
     wait_until(lambda: first.stats()["processed"] >= 0.15 * len(events), 60,
                "the stream is under way")
     joining = workers(names, **common)
     joining.wait_ready(90)
-    wait_until(lambda: share(first, joining), 90, "a second worker joins")
+    wait_until(lambda: share_partitions(first, joining), 90, "a second worker joins")
     wait_until(lambda: processed_total(first, joining) >= 0.5 * len(events), 60,
                "the stream goes on with two")
     assert joining.stop() == 0, joining.log_tail()
@@ -325,7 +318,7 @@ def test_workers_joining_and_leaving_mid_stream_lose_nothing(
                "the first worker takes every partition back")
     third = workers(names, **common)
     third.wait_ready(90)
-    wait_until(lambda: share(first, third), 90, "a third worker joins")
+    wait_until(lambda: share_partitions(first, third), 90, "a third worker joins")
     producer.join()
     drained(broker, names)
     settled(first)

@@ -345,6 +345,13 @@ def committed_lag(broker: Any, group: str, topic: str) -> int:
     return sum(end - committed for end, committed in committed_offsets(broker, group, topic))
 
 
+def share_partitions(*workers: WorkerProcess, partitions: int = 4) -> bool:
+    """Whether ``workers`` own the input's partitions between them: each some, none twice."""
+    owned = [set(w.stats()["partitions"]) for w in workers]
+    return (all(owned) and sum(map(len, owned)) == partitions
+            and set().union(*owned) == set(range(partitions)))
+
+
 def wait_until(predicate: Any, timeout: float, what: str, step: float = 0.1) -> float:
     """Poll ``predicate`` until true; returns the seconds it took."""
     began = time.monotonic()
