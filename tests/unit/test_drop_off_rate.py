@@ -46,10 +46,35 @@ def test_a_bursty_buyers_expected_gap_is_the_mean_of_their_gaps(seed: int) -> No
 
 def test_the_decline_test_starts_once_the_customer_has_enough_gaps() -> None:
     needed = DetectionConfig().drop_off.decline_min_gaps
-    state, _, _ = _customer([7.0] * (needed - 1))
+    state, _, _ = _customer([14.0] * (needed - 1))
     assert state.decline[1] == 0.0  # no reference rate: no decline test yet
-    state, _, _ = _customer([7.0] * needed)
-    assert 0.0 < state.decline[1] < 1.0 / 7.0  # a cautious reference, below the rate
+    state, _, _ = _customer([14.0] * needed)
+    assert 0.0 < state.decline[1] < 1.0 / 14.0  # a cautious reference, below the rate
+
+
+def test_a_burst_of_early_orders_is_no_rate_to_fall_from() -> None:
+    """Seven orders in the first fortnight, then one every 11 days: the reference waits until
+    the orders span ``decline_min_days``, and the customer's steady pace is no decline.
+
+    From the burst's rate the reference would be a gap of about 3 days, and 20 orders at 11
+    days would pile up decline evidence far past any threshold, never to resolve.
+    """
+    cfg = DetectionConfig().drop_off
+    burst = [2.0] * 6
+    state, _, _ = _customer(burst)
+    assert state.gap_n >= cfg.decline_min_gaps
+    assert state.decline[1] == 0.0  # six gaps, but twelve days: no reference yet
+    state, _, _ = _customer(burst + [11.0] * 20)
+    assert state.decline[1] > 0.0  # the orders now span enough days
+    assert state.decline[0] == 0.0  # and buying every 11 days is no evidence of a decline
+
+
+def test_a_daily_buyers_full_window_is_rate_enough() -> None:
+    """48 orders a day apart fill the purchase window before it spans ``decline_min_days``:
+    the decline test starts anyway."""
+    state, _, _ = _customer([1.0] * 60)
+    assert basket_gaps(state)[1] < DetectionConfig().drop_off.decline_min_days
+    assert 0.0 < state.decline[1] < 1.0
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -42,6 +42,10 @@ class DropOffConfig(_Section):
     decline_min_gaps: int = Field(
         6, ge=1, description="The decline test starts once the customer has this many gaps: "
         "before, their rate is too uncertain to fall from (the silence test speaks alone).")
+    decline_min_days: float = Field(
+        60.0, ge=0.0, description="... and once its gaps span this many days: a burst of "
+        "early orders is no rate to fall from (the rate of a bursty buyer's first fortnight "
+        "is one they never keep, and their later pace would read as a lasting decline).")
     decline_ratio: float = Field(
         0.25, gt=0.0, lt=1.0, description="The decline the CUSUM looks for: this x the old rate.")
     resolve_fraction: float = Field(

@@ -28,7 +28,8 @@ are never multiplied):
   reference rate (the posterior rate's 10% quantile, so an overestimated rate
   is no decline; frozen when the excursion starts) passes
   ``ln(1 / (budget x expected gap))``, once the customer has
-  ``decline_min_gaps`` gaps (a rate to fall from). A completed gap is weighed
+  ``decline_min_gaps`` gaps over ``decline_min_days`` (a rate to fall from: a
+  bursty buyer's first fortnight of orders is not one). A completed gap is weighed
   by the customer's own shape once it is established (a regular buyer's slow
   gap is strong evidence), else by the cautious tail shape; the silence in
   progress by the tail shape, so a stop shows as a silence and resolves on a
@@ -41,7 +42,7 @@ purchase; a decline alert at a purchase once every CUSUM is below
 
 >>> from anomon.core.detection_config import DetectionConfig
 >>> from anomon.core.population import PopulationBaseline
->>> from anomon.core.state import CustomerState
+>>> from anomon.core.state import MAX_PURCHASES, CustomerState
 >>> from anomon.core.features import add_purchase, add_visit
 >>> from anomon.core.timeutil import DAY
 >>> ctx = DetectionContext(DetectionConfig(), PopulationBaseline())
@@ -83,7 +84,7 @@ from anomon.core.detectors.renewal import (
 )
 from anomon.core.events import Event
 from anomon.core.features import MIN_GAP_DAYS, basket_gaps, merged_orders
-from anomon.core.state import CustomerState
+from anomon.core.state import MAX_PURCHASES, CustomerState
 from anomon.core.timeutil import DAY
 
 CHANNELS: tuple[str, str] = ("purchase", "activity")
@@ -172,8 +173,17 @@ class DropOffDetector:
             seen[2 * i] = cusum_step(seen[2 * i], model.rhythm_shape, ref, cfg.decline_ratio, gap)
         if seen[2 * i] == 0.0:  # a new excursion starts from today's (cautious) rate,
             # once there is a rate to fall from
-            enough = n >= cfg.decline_min_gaps
+            enough = (n >= cfg.decline_min_gaps
+                      and self._span_days(state, i) >= cfg.decline_min_days)
             seen[2 * i + 1] = model.rate_quantile() if enough else 0.0
+
+    @staticmethod
+    def _span_days(state: CustomerState, i: int) -> float:
+        """Days channel ``i``'s rate rests on: the purchase window's gaps (unbounded once the
+        window is full: a daily buyer's 48 orders are rate enough), or the history."""
+        if i == 0:
+            return math.inf if len(state.purchases) >= MAX_PURCHASES else basket_gaps(state)[1]
+        return (state.last_ts - state.first_ts) / DAY
 
     def __init__(self) -> None:
         #: the budgets of the last config seen: (config, informative, uninformative)
