@@ -42,7 +42,7 @@ purchase; a decline alert at a purchase once every CUSUM is below
 
 >>> from anomon.core.detection_config import DetectionConfig
 >>> from anomon.core.population import PopulationBaseline
->>> from anomon.core.state import MAX_PURCHASES, CustomerState
+>>> from anomon.core.state import CustomerState
 >>> from anomon.core.features import add_purchase, add_visit
 >>> from anomon.core.timeutil import DAY
 >>> ctx = DetectionContext(DetectionConfig(), PopulationBaseline())
