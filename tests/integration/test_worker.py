@@ -39,6 +39,7 @@ from workerkit import (
     read_topic,
     send,
     send_events,
+    share_partitions,
     url_of,
 )
 
@@ -331,11 +332,7 @@ def test_two_workers_judge_each_silent_customer_once(
     second = workers(names, sweep_interval_s=0.5, sweep_clock="event", standby_replicas=1)
     second.wait_ready()
 
-    def split(_: dict[str, Any]) -> bool:
-        a, b = set(first.stats()["partitions"]), set(second.stats()["partitions"])
-        return bool(a) and bool(b) and not a & b and a | b == {0, 1, 2, 3}
-
-    first.wait_for(split, timeout=60)
+    first.wait_for(lambda _: share_partitions(first, second), timeout=60)
     h = History(days_ago(150))
     quiet = [f"quiet-{i}" for i in range(8)]
     for n, customer in enumerate(quiet):

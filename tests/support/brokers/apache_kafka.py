@@ -176,9 +176,13 @@ class ApacheKafkaBroker(Broker):
         lines = [f"{key}={value}" for key, value in self.config(workdir).items()]
         (workdir / "server.properties").write_text("\n".join(lines) + "\n")
 
-    def _java_command(self, workdir: Path, main: str, *args: str, heap: str) -> list[str]:
+    def _java_command(self, workdir: Path, main: str, *args: str, heap: str,
+                      jvm_options: tuple[str, ...] = ()) -> list[str]:
+        """A JVM running ``main``; ``jvm_options`` given, the heap is fixed at its size from the
+        start (``-Xms`` = ``-Xmx``), as Kafka's start scripts run a broker."""
         assert self._java is not None and self._libs is not None
-        return [self._java, f"-Xmx{heap}", "-Djava.awt.headless=true",
+        fixed_heap = [f"-Xms{heap}", *jvm_options] if jvm_options else []
+        return [self._java, *fixed_heap, f"-Xmx{heap}", "-Djava.awt.headless=true",
                 "-XX:+ExitOnOutOfMemoryError",
                 f"-Dlog4j2.configurationFile={workdir / 'log4j2.properties'}",
                 "-cp", str(self._libs / "*"), main, *args]
@@ -200,11 +204,8 @@ class ApacheKafkaBroker(Broker):
         return []
 
     def _command(self, workdir: Path) -> list[str]:
-        command = self._java_command(workdir, "kafka.Kafka", str(workdir / "server.properties"),
-                                     heap=self.heap)
-        if self.jvm_options:  # as the start scripts: the heap at its size from the start
-            command[1:1] = [f"-Xms{self.heap}", *self.jvm_options]
-        return command
+        return self._java_command(workdir, "kafka.Kafka", str(workdir / "server.properties"),
+                                  heap=self.heap, jvm_options=self.jvm_options)
 
     def _choose_ports(self) -> None:
         self._port, self._controller_port = free_ports(2)
