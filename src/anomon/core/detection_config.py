@@ -117,7 +117,9 @@ class SpendAnomalyConfig(_Section):
         6.0, description="An order this many times typical needs only z >= z_threshold - 1."
     )
     min_purchases: int = 3
-    prior_weight: float = 3.0
+    prior_weight: float = Field(
+        3.0, description="Pseudo-orders of the population's spread within one customer's orders "
+        "that a customer's own spread is shrunk toward.")
     min_sd: float = 0.3
     resolve_after_days: float = 30.0
     hst_quantile: float = 0.995

@@ -20,6 +20,8 @@ from river import stats
 from anomon.core.ewstat import ew_update
 
 _ALPHA = 0.002
+MIN_BETWEEN_VAR = 0.01
+"""The least spread of customers' typical log order sizes assumed (10% between customers)."""
 SHAPE_PRIOR_MIN = 200
 """Fitted shapes seen before customers' shapes are shrunk toward the population's."""
 SHAPE_SPREAD_FLOOR = 0.02
@@ -35,6 +37,9 @@ class PopulationBaseline:
         self.gap_var = 1.0
         self.amt_mu = math.log1p(50.0)
         self.amt_var = 0.5
+        #: the spread of a customer's own order sizes (log1p), pooled over customers
+        self.amt_within_var = 0.15
+        self.n_within = 0
         self.purchase_value = 0.0
         self.refund_value = 0.0
         self.n_gaps = 0
@@ -120,6 +125,29 @@ class PopulationBaseline:
         """A new order value (log1p)."""
         self.n_amounts, self.amt_mu, self.amt_var = ew_update(
             self.n_amounts, self.amt_mu, self.amt_var, log_amount, _ALPHA)
+
+    def observe_own_amount(self, residual: float, n_own: float) -> None:
+        """An order's log1p size less its customer's mean of ``n_own`` earlier orders.
+
+        The residual's variance is the customer's spread times ``1 + 1 / n_own``;
+        that factor is taken off, so :attr:`amt_within_var` estimates the spread
+        of one customer's orders, pooled over customers.
+
+        >>> pop = PopulationBaseline()
+        >>> for r in (0.3, -0.3) * 50:
+        ...     pop.observe_own_amount(r, 1.0)
+        >>> round(pop.amt_within_var, 3)
+        0.045
+        """
+        n = self.n_within = self.n_within + 1
+        alpha = max(1.0 / n, _ALPHA)
+        self.amt_within_var += alpha * (residual * residual * n_own / (n_own + 1.0)
+                                        - self.amt_within_var)
+
+    def amt_between_var(self) -> float:
+        """The spread of customers' typical order sizes (log1p): all orders' less one
+        customer's, at least :data:`MIN_BETWEEN_VAR`."""
+        return max(self.amt_var - self.amt_within_var, MIN_BETWEEN_VAR)
 
     def observe_value(self, value: float) -> None:
         """A customer's decayed value at one of their purchases."""

@@ -3,8 +3,11 @@
 Two opinions on each purchase, judged *before* the order is learned:
 
 * the customer's own baseline: a z-score of ``log1p(amount)`` against their
-  exponentially weighted order-size statistics, shrunk toward the population
-  while they have few orders, plus a minimum ratio to their typical order;
+  exponentially weighted order-size statistics, the mean and the spread each
+  shrunk toward what the population says of it (:func:`order_size_baseline`:
+  customers differ in what they spend far more than one customer's orders
+  differ), made a Student-t by the orders the spread rests on
+  (:func:`t_as_z`), plus a minimum ratio to their typical order;
 * a River ``HalfSpaceTrees`` on behaviour features (order-size z, gap ratio),
   with a threshold that is the running ``hst_quantile`` of its own scores. Like
   River's ``QuantileFilter`` with ``protect_anomaly_detector``, the trees do not
@@ -14,7 +17,8 @@ Fires when the order is at least ``min_ratio`` x typical and either the z-score
 passes ``z_threshold`` or the trees flag it with ``z_threshold - 1``. Resolves
 on the next ordinary order or after ``resolve_after_days``. The detector owns
 its order-size baseline: it learns each order *after* judging it, and never an
-order it flags. Scores are surprises: ``-log10`` of the normal tail of the z-score.
+order it flags. Scores are surprises: ``-log10`` of the normal tail of the z-score, which
+is the Student-t tail of the order size.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ from anomon.core.state import CustomerState
 from anomon.core.timeutil import DAY
 
 HST_SAMPLE = 8
+OWN_ORDERS_MAX = (2.0 - EW_ALPHA) / EW_ALPHA
+"""Orders a customer's exponentially weighted order-size mean is worth (about 12)."""
+MIN_VAR = 1e-6
+"""The least spread of one customer's log order sizes (identical orders have none)."""
 
 
 def z_surprise(z: float) -> float:
@@ -46,6 +54,58 @@ def z_surprise(z: float) -> float:
     return surprise(0.5 * math.erfc(z / math.sqrt(2.0)))
 
 
+def t_as_z(t: float, dof: float) -> float:
+    """A Student-t statistic as the normal z-score of the same tail (Wallace's approximation).
+
+    An order is judged against a spread estimated from a few orders; the
+    t distribution's heavier tail is the price of that estimate, and the z
+    threshold then means the same for a short history and a long one.
+
+    >>> round(t_as_z(4.0, 10.0), 2), round(t_as_z(4.0, 1e9), 2)  # exact: 3.02, 4.0
+    (3.02, 4.0)
+    """
+    z = math.sqrt(dof * math.log1p(t * t / dof)) * (8.0 * dof + 1.0) / (8.0 * dof + 3.0)
+    return math.copysign(z, t)
+
+
+def order_size_baseline(n: int, own_mu: float, own_var: float, pop_mu: float,
+                        within_var: float, between_var: float,
+                        prior_weight: float) -> tuple[float, float]:
+    """Mean and spread of a customer's next log order size, from their ``n`` orders.
+
+    Customers differ in how much they spend (``between_var``, the spread of
+    their typical orders) far more than one customer's orders differ from each
+    other (``within_var``), so the two are shrunk apart, as a normal hierarchy:
+
+    * the customer's spread is their own, shrunk toward ``within_var`` by
+      ``prior_weight`` pseudo-orders;
+    * their typical order is their own mean, weighed against the population's
+      by precision: ``n / spread`` against ``1 / between_var``. Where customers
+      differ much, a few orders place a customer; where they are alike, the
+      population's mean counts more;
+    * the spread of the next order adds the uncertainty of that mean.
+
+    ``n`` counts at most :data:`OWN_ORDERS_MAX` (the exponentially weighted
+    mean's worth). With no orders it is the population's: ``pop_mu`` and
+    ``within_var + between_var``.
+
+    >>> mu, sd = order_size_baseline(0, 0.0, 0.0, 3.8, 0.15, 0.8, 3.0)
+    >>> round(mu, 2), round(sd, 2)
+    (3.8, 0.97)
+
+    Eight orders of about 7.4 (log1p 2.0) in a population that spends 44 (3.8):
+
+    >>> mu, sd = order_size_baseline(8, 2.0, 0.1, 3.8, 0.15, 0.8, 3.0)
+    >>> round(mu, 2), round(sd, 2)
+    (2.03, 0.36)
+    """
+    n_own = min(n, OWN_ORDERS_MAX)
+    var = max((n_own * own_var + prior_weight * within_var) / (n_own + prior_weight), MIN_VAR)
+    precision = n_own / var + 1.0 / between_var
+    mu = (n_own / var * own_mu + pop_mu / between_var) / precision
+    return mu, math.sqrt(var + 1.0 / precision)
+
+
 class SpendAnomalyDetector:
     """Order size against the customer's own baseline, with a HalfSpaceTrees second opinion."""
 
@@ -53,7 +113,7 @@ class SpendAnomalyDetector:
     event_types = frozenset({"purchase"})
     judges: Literal["before", "after"] = "before"
     name = "spend-z-hst"
-    version = "2"
+    version = "3"
 
     def __init__(self, cfg: SpendAnomalyConfig | None = None, seed: int = 42) -> None:
         cfg = cfg or SpendAnomalyConfig()
@@ -70,7 +130,8 @@ class SpendAnomalyDetector:
         cfg = ctx.config.spend_anomaly
         amount = float(event.amount)
         mu, sd = self._baseline(state, ctx)
-        z = (math.log1p(amount) - mu) / sd
+        dof = min(state.amt_n, OWN_ORDERS_MAX) + cfg.prior_weight  # orders the spread rests on
+        z = t_as_z((math.log1p(amount) - mu) / sd, dof)
         typical = math.expm1(mu)
         ratio = amount / typical if typical > 0 else 0.0
         n = state.amt_n
@@ -80,9 +141,12 @@ class SpendAnomalyDetector:
             z >= cfg.z_threshold or hst_score > hst_cut or ratio >= cfg.strong_ratio
         )
         if not flagged:  # a baseline must not learn what it flags
+            x = math.log1p(amount)
+            if n >= 2:
+                ctx.population.observe_own_amount(x - state.amt_mu, min(n, OWN_ORDERS_MAX))
             state.amt_n, state.amt_mu, state.amt_var = ew_update(
-                state.amt_n, state.amt_mu, state.amt_var, math.log1p(amount), EW_ALPHA)
-            ctx.population.observe_amount(math.log1p(amount))
+                state.amt_n, state.amt_mu, state.amt_var, x, EW_ALPHA)
+            ctx.population.observe_amount(x)
             if state.is_open(self.kind) and z < 2.0:
                 return Verdict(self.kind, firing=False, events=[event.event_id])
             return None
@@ -101,13 +165,16 @@ class SpendAnomalyDetector:
                        reasons=reasons, events=[event.event_id])
 
     def _baseline(self, state: CustomerState, ctx: DetectionContext) -> tuple[float, float]:
-        """Mean and spread of the customer's log order size, shrunk toward the population."""
+        """Where the customer's next log order size is expected, and its spread.
+
+        :func:`order_size_baseline` with the population's statistics; the spread
+        at least ``min_sd``.
+        """
         cfg = ctx.config.spend_anomaly
-        n, w = state.amt_n, cfg.prior_weight
         pop = ctx.population
-        mu = (n * state.amt_mu + w * pop.amt_mu) / (n + w)
-        var = (n * state.amt_var + w * pop.amt_var) / (n + w)
-        return mu, max(math.sqrt(var), cfg.min_sd)
+        mu, sd = order_size_baseline(state.amt_n, state.amt_mu, state.amt_var, pop.amt_mu,
+                                     pop.amt_within_var, pop.amt_between_var(), cfg.prior_weight)
+        return mu, max(sd, cfg.min_sd)
 
     def on_sweep(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
         if not state.is_open(self.kind):
