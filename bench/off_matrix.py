@@ -2,18 +2,19 @@
 
 The matrix turns one behaviour at a time (and a few together) at fixed
 parameters and seeds. Detection is also judged on data sets built elsewhere, so
-this script replays ten populations with other seeds and other settings of the
+this script replays twelve populations with other seeds and other settings of the
 same knobs: burstier buyers (gamma shape 0.5) than any variant, bursty buyers
 who buy every few days and visit only in sessions, Poisson buyers with a
 three-fold season and most of them joining, shape 0.8 with browsing of its own,
 fast regular buyers without visits, Poisson buyers seen for 240 days through
 sessions only, one population in which every customer draws their own
-rhythm (bursty to regular) and visit style, monthly subscribers, buyers of a
-few orders a year (no drop-off leaves its window inside a year: false alarms
-only), and a half year in which nearly everyone joins. It scores them as the
-matrix does and prints one row per population::
+rhythm (bursty to regular) and visit style, buyers burstier still (shape 0.3
+and 0.25), monthly subscribers, buyers of a few orders a year (no drop-off
+leaves its window inside a year: false alarms only), and a half year in which
+nearly everyone joins. It scores them as the matrix does and prints one row per
+population::
 
-    python -m bench.off_matrix            # about 4 minutes; writes off_matrix.json
+    python -m bench.off_matrix            # about 5 minutes; writes off_matrix.json
     python -m bench.off_matrix --customers 500 --no-write
 
 >>> [v.name for v in POPULATIONS][:2]
@@ -51,6 +52,9 @@ POPULATIONS: tuple[Variant, ...] = (
     Variant("varied", "shapes 0.6-4 and every visit style in one population, a season, "
             "half joining", {"gap_shapes": (0.6, 4.0), "visits": "varied", "season": True},
             seed=107, new_customer_fraction=0.5),
+    Variant("shape-0.3-fast", "gamma shape 0.3, gaps of 3-20 days",
+            {"gap_shape": 0.3, "gap_days": (3.0, 20.0)}, seed=211),
+    Variant("shape-0.25", "gamma shape 0.25: the burstiest", {"gap_shape": 0.25}, seed=212),
     Variant("subscribers", "shape 12, an order every 25-35 days, no visits",
             {"gap_shape": 12.0, "gap_days": (25.0, 35.0), "visits": "absent"}, seed=202),
     Variant("slow-60-150", "shape 1.5, an order every 60-150 days (a few orders a year)",

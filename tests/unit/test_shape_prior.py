@@ -66,6 +66,24 @@ def test_the_population_learns_the_mean_and_the_spread_of_true_shapes(
         assert spread >= spread_at_least
 
 
+def test_a_population_burstier_than_shape_0_4_is_learned_as_such() -> None:
+    """Shape-0.3 buyers (an order every 18 days, 25 orders; gaps of at least 72 minutes, as
+    the synthetic generator makes them): learned at 0.34. With fits clamped at 0.4, as
+    before, 0.44: their silences were judged by a tail too light (drop-off spent 1.7-2.0x its
+    budget on populations of shape 0.3 and 0.25)."""
+    ctx, detector, rng = DetectionContext(DetectionConfig(), PopulationBaseline()), \
+        DropOffDetector(), random.Random(0)
+    for i in range(250):
+        state, t = CustomerState.new(f"b{i}", 0.0), 0.0
+        for _ in range(25):
+            t += max(0.05, rng.gammavariate(0.3, 18.0 / 0.3))
+            add_purchase(state, t * DAY, 20.0)
+            detector.learn(state, ctx)
+    prior = ctx.population.shape_prior()
+    assert prior is not None
+    assert prior[0] == pytest.approx(math.log(0.3), abs=0.2)
+
+
 def _judged_shapes(ctx: DetectionContext, seeds: range) -> list[float]:
     """The shapes Poisson buyers of 13 orders have their purchase silence judged by."""
     detector = DropOffDetector()

@@ -95,8 +95,8 @@ LOG_INFORMATIVE = math.log(INFORMATIVE_ACTIVITY)
 _WORDS = {"purchase": "purchase", "activity": "purchase, visit or contact"}
 BOUND_GAPS = 1.5
 """:meth:`DropOffDetector.earliest_check` schedules this many expected gaps after the last order."""
-BOUND_MIN_P = 0.12
-"""The least rate-weighted survival of ``BOUND_GAPS`` expected gaps (0.1217, at shape 4 with
+BOUND_MIN_P = 0.115
+"""The least rate-weighted survival of ``BOUND_GAPS`` expected gaps (0.1167, at shape 0.25 with
 half a pseudo-event of rate evidence; ``tests/unit/test_drop_off_bound.py`` checks it)."""
 BOUND_MIN_GATE_GAPS = -math.log(BOUND_MIN_P)
 """An activity gate of fewer gaps than this opens before ``BOUND_GAPS``: no bound then."""
@@ -300,7 +300,7 @@ class DropOffDetector:
         """A lower bound of :meth:`next_check` without an inverse incomplete beta.
 
         A silence of ``BOUND_GAPS`` expected gaps has a rate-weighted survival of
-        at least ``BOUND_MIN_P`` whatever the shape (0.4-4) and however certain
+        at least ``BOUND_MIN_P`` whatever the shape (0.25-4) and however certain
         the rate, so no silence threshold below that probability (the purchase
         threshold ``budget x expected gap``, the activity gate's ``e^-3``) is
         reached before it. Decline evidence and the floors are as in

@@ -57,7 +57,8 @@ from scipy.special.cython_special import psi as digamma
 POISSON_LOG_VAR = 1.6449  # trigamma(1): variance of log(gap) for exponential gaps
 EFFECTIVE_GAPS = 12  # an exponentially weighted estimate (weight 0.15) rests on about this many
 SHAPE_PRIOR_GAPS = 4.0  # pseudo-gaps of the Poisson log-gap variance
-MIN_SHAPE = 0.4
+MIN_SHAPE = 0.25
+"""Fitted shapes are clamped to at least this: below the burstiest buyers measured (0.3)."""
 TAIL_WIDENING = 2.0
 MAX_SHAPE = 4.0
 LN10 = math.log(10.0)
