@@ -58,7 +58,8 @@ POISSON_LOG_VAR = 1.6449  # trigamma(1): variance of log(gap) for exponential ga
 EFFECTIVE_GAPS = 12  # an exponentially weighted estimate (weight 0.15) rests on about this many
 SHAPE_PRIOR_GAPS = 4.0  # pseudo-gaps of the Poisson log-gap variance
 MIN_SHAPE = 0.25
-"""Fitted shapes are clamped to at least this: below the burstiest buyers measured (0.3)."""
+"""Fitted shapes are clamped to at least this: the burstiest population measured, off the
+matrix (``bench/off_matrix.py``); at 0.4 drop-off spent 2x its budget on such buyers."""
 TAIL_WIDENING = 2.0
 MAX_SHAPE = 4.0
 LN10 = math.log(10.0)
