@@ -6,10 +6,13 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+import pytest
+
 from anomon.core.detection_config import DetectionConfig
 from anomon.core.detectors.base import DetectionContext
 from anomon.core.detectors.spend_anomaly import SpendAnomalyDetector, order_size_baseline, t_as_z
 from anomon.core.events import EVENT_ADAPTER, Event
+from anomon.core.features import add_purchase
 from anomon.core.population import PopulationBaseline
 from anomon.core.state import CustomerState
 from anomon.core.timeutil import DAY
@@ -83,3 +86,18 @@ def test_the_population_learns_one_customers_spread_not_everyones() -> None:
     pop = ctx.population
     assert pop.amt_within_var < 0.1 < 1.5 < pop.amt_var
     assert pop.amt_between_var() > 1.5
+
+
+def test_the_profile_shows_the_score_the_alert_had() -> None:
+    """A flagged order is not learned, so the last order's score is the alert's, to the
+    rounding the alert carries."""
+    ctx = DetectionContext(DetectionConfig(), population())
+    detector, state = SpendAnomalyDetector(), CustomerState.new("c1", START)
+    amounts = [5.0, 7.0, 6.0, 8.0, 5.5, 7.0, 65.0]
+    for i, amount in enumerate(amounts):
+        event = order(i, amount)
+        verdict = detector.on_event(state, event, ctx)
+        add_purchase(state, event.epoch, amount, learn_amount=False)
+    assert verdict is not None and verdict.firing
+    score = detector.score(state, state.last_ts, ctx)
+    assert score.score == pytest.approx(verdict.score, abs=1e-3)

@@ -129,9 +129,7 @@ class SpendAnomalyDetector:
             return None
         cfg = ctx.config.spend_anomaly
         amount = float(event.amount)
-        mu, sd = self._baseline(state, ctx)
-        dof = min(state.amt_n, OWN_ORDERS_MAX) + cfg.prior_weight  # orders the spread rests on
-        z = t_as_z((math.log1p(amount) - mu) / sd, dof)
+        z, mu = self._size_z(state, ctx, amount)
         typical = math.expm1(mu)
         ratio = amount / typical if typical > 0 else 0.0
         n = state.amt_n
@@ -164,17 +162,20 @@ class SpendAnomalyDetector:
                        threshold=round(z_surprise(cfg.z_threshold), 3),
                        reasons=reasons, events=[event.event_id])
 
-    def _baseline(self, state: CustomerState, ctx: DetectionContext) -> tuple[float, float]:
-        """Where the customer's next log order size is expected, and its spread.
+    def _size_z(self, state: CustomerState, ctx: DetectionContext,
+                amount: float) -> tuple[float, float]:
+        """The z-score of an order of ``amount`` and the log1p of the customer's typical order.
 
-        :func:`order_size_baseline` with the population's statistics; the spread
-        at least ``min_sd``.
+        :func:`order_size_baseline` with the population's statistics, the spread
+        at least ``min_sd``; the score a Student-t of the orders the spread rests
+        on, read as a normal z (:func:`t_as_z`).
         """
         cfg = ctx.config.spend_anomaly
         pop = ctx.population
         mu, sd = order_size_baseline(state.amt_n, state.amt_mu, state.amt_var, pop.amt_mu,
                                      pop.amt_within_var, pop.amt_between_var(), cfg.prior_weight)
-        return mu, max(sd, cfg.min_sd)
+        dof = min(state.amt_n, OWN_ORDERS_MAX) + cfg.prior_weight
+        return t_as_z((math.log1p(amount) - mu) / max(sd, cfg.min_sd), dof), mu
 
     def on_sweep(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
         if not state.is_open(self.kind):
@@ -195,8 +196,7 @@ class SpendAnomalyDetector:
         threshold = z_surprise(ctx.config.spend_anomaly.z_threshold)
         if not state.purchases:
             return Score(None, threshold, "judged at each order")
-        mu, sd = self._baseline(state, ctx)
-        z = (math.log1p(state.purchases[-1][1]) - mu) / sd
+        z, _ = self._size_z(state, ctx, state.purchases[-1][1])
         return Score(z_surprise(z), threshold, "the last order")
 
     def _hst(
