@@ -57,14 +57,14 @@ def test_a_small_spender_is_judged_by_their_own_orders() -> None:
 
 
 def test_where_customers_spend_alike_the_population_mean_counts_more() -> None:
-    mu_apart, _ = order_size_baseline(4, 2.0, 0.1, 3.8, 0.15, 0.85, 3.0)
-    mu_alike, _ = order_size_baseline(4, 2.0, 0.1, 3.8, 0.15, 0.02, 3.0)
+    mu_apart, _, _ = order_size_baseline(4, 2.0, 0.1, 3.8, 0.15, 0.85, 3.0)
+    mu_alike, _, _ = order_size_baseline(4, 2.0, 0.1, 3.8, 0.15, 0.02, 3.0)
     assert abs(mu_apart - 2.0) < 0.1
     assert mu_alike > 2.5
 
 
 def test_a_newcomer_is_judged_by_the_whole_population() -> None:
-    mu, sd = order_size_baseline(0, 0.0, 0.0, 3.8, 0.15, 0.85, 3.0)
+    mu, sd, _ = order_size_baseline(0, 0.0, 0.0, 3.8, 0.15, 0.85, 3.0)
     assert (mu, round(sd, 6)) == (3.8, 1.0)
 
 

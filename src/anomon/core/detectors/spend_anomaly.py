@@ -70,8 +70,9 @@ def t_as_z(t: float, dof: float) -> float:
 
 def order_size_baseline(n: int, own_mu: float, own_var: float, pop_mu: float,
                         within_var: float, between_var: float,
-                        prior_weight: float) -> tuple[float, float]:
-    """Mean and spread of a customer's next log order size, from their ``n`` orders.
+                        prior_weight: float) -> tuple[float, float, float]:
+    """Mean and spread of a customer's next log order size, from their ``n`` orders, and
+    the orders that spread rests on (the degrees of freedom of its Student-t).
 
     Customers differ in how much they spend (``between_var``, the spread of
     their typical orders) far more than one customer's orders differ from each
@@ -87,23 +88,23 @@ def order_size_baseline(n: int, own_mu: float, own_var: float, pop_mu: float,
 
     ``n`` counts at most :data:`OWN_ORDERS_MAX` (the exponentially weighted
     mean's worth). With no orders it is the population's: ``pop_mu`` and
-    ``within_var + between_var``.
+    ``within_var + between_var``, resting on ``prior_weight`` orders.
 
-    >>> mu, sd = order_size_baseline(0, 0.0, 0.0, 3.8, 0.15, 0.8, 3.0)
-    >>> round(mu, 2), round(sd, 2)
-    (3.8, 0.97)
+    >>> mu, sd, dof = order_size_baseline(0, 0.0, 0.0, 3.8, 0.15, 0.8, 3.0)
+    >>> round(mu, 2), round(sd, 2), dof
+    (3.8, 0.97, 3.0)
 
     Eight orders of about 7.4 (log1p 2.0) in a population that spends 44 (3.8):
 
-    >>> mu, sd = order_size_baseline(8, 2.0, 0.1, 3.8, 0.15, 0.8, 3.0)
-    >>> round(mu, 2), round(sd, 2)
-    (2.03, 0.36)
+    >>> mu, sd, dof = order_size_baseline(8, 2.0, 0.1, 3.8, 0.15, 0.8, 3.0)
+    >>> round(mu, 2), round(sd, 2), dof
+    (2.03, 0.36, 11.0)
     """
     n_own = min(n, OWN_ORDERS_MAX)
     var = max((n_own * own_var + prior_weight * within_var) / (n_own + prior_weight), MIN_VAR)
     precision = n_own / var + 1.0 / between_var
     mu = (n_own / var * own_mu + pop_mu / between_var) / precision
-    return mu, math.sqrt(var + 1.0 / precision)
+    return mu, math.sqrt(var + 1.0 / precision), n_own + prior_weight
 
 
 class SpendAnomalyDetector:
@@ -129,7 +130,8 @@ class SpendAnomalyDetector:
             return None
         cfg = ctx.config.spend_anomaly
         amount = float(event.amount)
-        z, mu = self._size_z(state, ctx, amount)
+        x = math.log1p(amount)
+        z, mu = self._size_z(state, ctx, x)
         typical = math.expm1(mu)
         ratio = amount / typical if typical > 0 else 0.0
         n = state.amt_n
@@ -139,7 +141,6 @@ class SpendAnomalyDetector:
             z >= cfg.z_threshold or hst_score > hst_cut or ratio >= cfg.strong_ratio
         )
         if not flagged:  # a baseline must not learn what it flags
-            x = math.log1p(amount)
             if n >= 2:
                 ctx.population.observe_own_amount(x - state.amt_mu, min(n, OWN_ORDERS_MAX))
             state.amt_n, state.amt_mu, state.amt_var = ew_update(
@@ -163,8 +164,9 @@ class SpendAnomalyDetector:
                        reasons=reasons, events=[event.event_id])
 
     def _size_z(self, state: CustomerState, ctx: DetectionContext,
-                amount: float) -> tuple[float, float]:
-        """The z-score of an order of ``amount`` and the log1p of the customer's typical order.
+                log_amount: float) -> tuple[float, float]:
+        """The z-score of an order of ``log1p`` size ``log_amount``, and the log1p of the
+        customer's typical order.
 
         :func:`order_size_baseline` with the population's statistics, the spread
         at least ``min_sd``; the score a Student-t of the orders the spread rests
@@ -172,10 +174,10 @@ class SpendAnomalyDetector:
         """
         cfg = ctx.config.spend_anomaly
         pop = ctx.population
-        mu, sd = order_size_baseline(state.amt_n, state.amt_mu, state.amt_var, pop.amt_mu,
-                                     pop.amt_within_var, pop.amt_between_var(), cfg.prior_weight)
-        dof = min(state.amt_n, OWN_ORDERS_MAX) + cfg.prior_weight
-        return t_as_z((math.log1p(amount) - mu) / max(sd, cfg.min_sd), dof), mu
+        mu, sd, dof = order_size_baseline(state.amt_n, state.amt_mu, state.amt_var, pop.amt_mu,
+                                          pop.amt_within_var, pop.amt_between_var(),
+                                          cfg.prior_weight)
+        return t_as_z((log_amount - mu) / max(sd, cfg.min_sd), dof), mu
 
     def on_sweep(self, state: CustomerState, now: float, ctx: DetectionContext) -> Verdict | None:
         if not state.is_open(self.kind):
@@ -196,7 +198,7 @@ class SpendAnomalyDetector:
         threshold = z_surprise(ctx.config.spend_anomaly.z_threshold)
         if not state.purchases:
             return Score(None, threshold, "judged at each order")
-        z, _ = self._size_z(state, ctx, state.purchases[-1][1])
+        z, _ = self._size_z(state, ctx, math.log1p(state.purchases[-1][1]))
         return Score(z_surprise(z), threshold, "the last order")
 
     def _hst(
