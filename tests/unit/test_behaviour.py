@@ -125,3 +125,31 @@ def test_declines_use_every_factor_and_truth_carries_the_usual_gap() -> None:
     declines = [r for r in rows if r["kind"] == "drop_off" and r["mode"] == "decline"]
     assert {r["detail"].split("fell to ")[1].split(" ")[0] for r in declines} == {"1/5", "1/4"}
     assert all(r["gap_days"] > 0 for r in rows if r["kind"] == "drop_off")
+
+
+def test_usual_refund_complaint_and_late_payment_rates_are_drawn_from_their_ranges() -> None:
+    plain = make_plan(SyntheticConfig(customers=300, seed=5)).profiles
+    cfg = SyntheticConfig(customers=300, seed=5, behaviour=Behaviour(
+        refund_rates=(0.15, 0.5), complaints_per_year=(1.5, 8.0), late_rates=(0.1, 0.4)))
+    profiles = make_plan(cfg).profiles
+    refund = [p.refund_rate for p in profiles]
+    assert 0.15 <= min(refund) < 0.2 and 0.45 < max(refund) <= 0.5
+    assert all(1.5 <= p.complaints_per_year <= 8.0 for p in profiles)
+    assert all(0.1 <= p.late_rate <= 0.4 for p in profiles)
+    # only those three move: the same customers otherwise
+    assert [(p.mean_gap_days, p.spend_median, p.survey_rate) for p in profiles] == [
+        (p.mean_gap_days, p.spend_median, p.survey_rate) for p in plain]
+    events = list(generate(cfg.model_copy(update={"customers": 150})))
+    orders = sum(e["type"] == "purchase" for e in events)
+    refunds = sum(e["type"] == "refund" for e in events)
+    assert 0.2 < refunds / orders < 0.45  # about the mean of the range (abuse adds a little)
+
+
+def test_rate_ranges_are_validated() -> None:
+    for bad in ({"refund_rates": (0.5, 0.2)}, {"late_rates": (0.5, 1.5)},
+                {"complaints_per_year": (0.0, 2.0)}):
+        try:
+            Behaviour(**bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"accepted {bad}")

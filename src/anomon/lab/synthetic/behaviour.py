@@ -15,6 +15,10 @@ customers it was never tuned to:
 * ``season``: one month in which every customer buys ``season_factor`` x as often;
 * ``invoices_out_of_order``: late invoices are settled after later ones, failed
   attempts are retried, and arrears show as unpaid invoices between paid ones;
+* ``refund_rates``, ``complaints_per_year``, ``late_rates``: ranges each customer's
+  usual share of orders refunded, complaints a year and share of invoices paid late
+  are drawn from (log-uniform; defaults 1-5%, 0-0.8 and 2-8%): habitual returners,
+  frequent complainers and late payers are customers too;
 * ``decline_factors``: gap multipliers of declining customers (5: to a fifth);
 * ``observe_gaps``: when set, a drop-off onset leaves at least
   ``max(45 days, observe_gaps x the usual gap)`` of data after it.
@@ -56,6 +60,12 @@ class Behaviour(BaseModel):
     season_factor: float = Field(2.0, ge=1.0, le=10.0)
     season_start: float = Field(0.6, ge=0.0, le=0.95, description="Share of the period.")
     season_days: float = Field(30.0, gt=0.0, le=120.0)
+    refund_rates: tuple[float, float] | None = Field(
+        None, description="Range of customers' usual refund shares; None: 1-5%.")
+    complaints_per_year: tuple[float, float] | None = Field(
+        None, description="Range of customers' usual complaints a year; None: 0-0.8.")
+    late_rates: tuple[float, float] | None = Field(
+        None, description="Range of customers' shares of invoices paid late; None: 2-8%.")
     invoices_out_of_order: bool = False
     invoice_ids: bool = Field(True, description="Payments name the invoice they settle.")
     decline_factors: tuple[float, ...] = Field((5.0,), min_length=1)
@@ -66,8 +76,14 @@ class Behaviour(BaseModel):
     def _one_shape_knob(self) -> Self:
         if self.gap_shape is not None and self.gap_shapes is not None:
             raise ValueError("gap_shape and gap_shapes exclude each other")
-        if self.gap_shapes is not None and not 0.0 < self.gap_shapes[0] <= self.gap_shapes[1]:
-            raise ValueError("gap_shapes must be (low, high) with 0 < low <= high")
+        for name in ("gap_shapes", "refund_rates", "complaints_per_year", "late_rates"):
+            pair = getattr(self, name)
+            if pair is not None and not 0.0 < pair[0] <= pair[1]:
+                raise ValueError(f"{name} must be (low, high) with 0 < low <= high")
+        for name in ("refund_rates", "late_rates"):
+            pair = getattr(self, name)
+            if pair is not None and pair[1] > 1.0:
+                raise ValueError(f"{name} are shares: at most 1")
         return self
 
     def season_window(self, days: float) -> tuple[float, float] | None:

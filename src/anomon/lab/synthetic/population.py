@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from anomon.lab.synthetic.behaviour import VISIT_STYLES, Behaviour, VisitStyle
@@ -167,7 +167,7 @@ def make_profile(
         h0 = rng.uniform(join_day, float(days))
         holiday = (h0, h0 + min(120.0, rng.uniform(1.0, 2.0) * mean_gap))
     gap_shape = rng.uniform(1.5, 4.0)
-    return CustomerProfile(
+    profile = CustomerProfile(
         index=index,
         customer_id=f"c{index:06d}",
         join_day=join_day,
@@ -190,6 +190,20 @@ def make_profile(
         currency=rng.choices(CURRENCIES, weights=(0.7, 0.2, 0.1))[0],
         visits=visits,
     )
+    # drawn from the knobs' stream, after the profile's own draws: the defaults stay as they were
+    if behaviour.refund_rates is not None:
+        profile = replace(profile, refund_rate=_log_uniform(knobs, behaviour.refund_rates))
+    if behaviour.complaints_per_year is not None:
+        profile = replace(profile, complaints_per_year=_log_uniform(
+            knobs, behaviour.complaints_per_year))
+    if behaviour.late_rates is not None:
+        profile = replace(profile, late_rate=_log_uniform(knobs, behaviour.late_rates))
+    return profile
+
+
+def _log_uniform(rng: random.Random, pair: tuple[float, float]) -> float:
+    """A draw log-uniform on ``[pair[0], pair[1]]``."""
+    return math.exp(rng.uniform(math.log(pair[0]), math.log(pair[1])))
 
 
 def make_population(
