@@ -64,7 +64,7 @@ def test_tail_line_of_a_resolution_has_no_score() -> None:
     ("drop_off", 6.97, "surprise 7.0 (1 in 9.3M)"),
     ("complaint_spike", 3.0, "surprise 3.0 (1 in 1k)"),
     ("churn_risk", 0.42, "surprise 0.4 (P(churn) 62%)"),
-    ("refund_abuse", 2.5, "surprise 2.5 (1 in 316)"),
+    ("refund_abuse", 3.4, "surprise 3.4 (1 in 2.5k)"),
     ("payment_arrears", 4.2, "surprise 4.2 (1 in 16k)"),
     ("spend_anomaly", 9.9, "surprise 9.9 (< 1 in 1G)"),
 ])

@@ -96,6 +96,14 @@ class RefundAbuseConfig(_Section):
     min_refunds: int = 3
     min_ratio: float = 0.5
     baseline_multiple: float = 3.0
+    min_surprise: float = Field(
+        3.0, description="The refunds' count must be at least this surprising (-log10 of the "
+        "chance) for the customer's usual share of orders refunded: a habitual returner's "
+        "third refund in a month is not abuse.")
+    prior_orders: float = Field(
+        10.0, gt=0.0, description="Pseudo-orders of the population's share of orders refunded "
+        "that a customer's own share is shrunk toward (a short history is judged mostly by "
+        "the population's).")
     resolve_ratio: float = 0.2
 
 

@@ -42,6 +42,9 @@ class PopulationBaseline:
         self.n_within = 0
         self.purchase_value = 0.0
         self.refund_value = 0.0
+        #: orders and refunds seen, for the share of orders refunded
+        self.n_orders_seen = 0
+        self.n_refunds_seen = 0
         self.n_gaps = 0
         self.n_amounts = 0
         self._high = stats.Quantile(high_quantile)
@@ -156,9 +159,29 @@ class PopulationBaseline:
         self._mid.update(value)
 
     def observe_refund_share(self, purchase: float, refund: float) -> None:
-        """Add purchase and refund value to the population totals."""
+        """Add an order's value (``purchase``) or a refund's (``refund``) to the totals."""
         self.purchase_value += purchase
         self.refund_value += refund
+        if refund > 0.0:
+            self.n_refunds_seen += 1
+        elif purchase > 0.0:
+            self.n_orders_seen += 1
+
+    @property
+    def refunds_per_order(self) -> float:
+        """Refunds per order in the population (0.05 before 50 orders were seen).
+
+        >>> pop = PopulationBaseline()
+        >>> for i in range(100):
+        ...     pop.observe_refund_share(20.0, 0.0)
+        ...     if i % 10 == 0:
+        ...         pop.observe_refund_share(0.0, 20.0)
+        >>> pop.refunds_per_order
+        0.1
+        """
+        if self.n_orders_seen < 50:
+            return 0.05
+        return self.n_refunds_seen / self.n_orders_seen
 
     @property
     def refund_ratio(self) -> float:

@@ -1,22 +1,29 @@
 """Refund abuse: refunds or returns out of proportion to purchases.
 
 Fires when, over ``window_days``, there are at least ``min_refunds`` refunds,
-refunded value is at least ``min_ratio`` of purchased value, and that ratio is
+refunded value is at least ``min_ratio`` of purchased value, that ratio is
 ``baseline_multiple`` x the customer's own earlier ratio (floored at the
-population's). The same is judged over the last ``short_window_days``: a
-frequent buyer who starts returning most orders has, over the long window,
-their orders from before it too, which dilute the share. The short window must
-also be ``short_window_extra_surprise`` more surprising than the rules'
-threshold (it counts refunds of orders from before it against the orders in
-it). Resolves when the ratio falls below ``resolve_ratio`` over both windows. Score
-and threshold are surprises (see :func:`refund_surprise`); the threshold is
-the surprise of ``min_refunds`` refunds at the smallest ratio that fires.
+population's), and so many refunds among so many orders are at least
+``min_surprise`` surprising for the customer's usual share of orders refunded
+(:func:`refund_count_surprise`): their own earlier share, shrunk toward the
+population's by ``prior_orders`` pseudo-orders. The ratios alone are no
+test for a customer who habitually returns a third of what they buy: their
+three refunds in a month is what they do. The same is judged over the last
+``short_window_days``: a frequent buyer who starts returning most orders has,
+over the long window, their orders from before it too, which dilute the share.
+The short window must also be ``short_window_extra_surprise`` more surprising
+(it counts refunds of orders from before it against the orders in it).
+Resolves when the ratio falls below ``resolve_ratio`` over both windows. Score
+and threshold are surprises (``-log10`` of the binomial tail, and
+``min_surprise``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+from scipy.special.cython_special import bdtrc
 
 from anomon.core.alerts import Reason
 from anomon.core.detection_config import RefundAbuseConfig
@@ -42,6 +49,23 @@ def refund_surprise(refunds: int, ratio: float, baseline: float) -> float:
     return surprise(min(1.0, baseline / ratio) ** refunds)
 
 
+def refund_count_surprise(refunds: int, orders: int, usual_share: float) -> float:
+    """Surprise of ``refunds`` refunds among ``orders`` orders when a share ``usual_share``
+    of a customer's orders is usually refunded: ``-log10 P(Binomial >= refunds)``.
+
+    Refunds of orders from just before the window count against it, so there are
+    taken to be at least as many orders as refunds.
+
+    >>> round(refund_count_surprise(4, 5, 0.04), 2)  # a customer who rarely returns
+    4.91
+    >>> round(refund_count_surprise(4, 5, 0.35), 2)  # one who returns a third of it
+    1.27
+    """
+    if refunds <= 0:
+        return 0.0
+    return surprise(float(bdtrc(refunds - 1, max(orders, refunds), usual_share)))
+
+
 @dataclass(frozen=True, slots=True)
 class _Window:
     """Refunds against purchases over one window ending now."""
@@ -51,8 +75,11 @@ class _Window:
     refunded: float
     bought: float
     baseline: float
+    orders: int
+    usual_share: float
+    """The share of the customer's orders usually refunded (shrunk toward the population's)."""
     penalty: float = 0.0
-    """Surprise it must show beyond the rules' threshold (see ``RefundAbuseDetector._windows``)."""
+    """Surprise it must show beyond ``min_surprise`` (see ``RefundAbuseDetector._windows``)."""
 
     @property
     def ratio(self) -> float:
@@ -61,21 +88,24 @@ class _Window:
         return 10.0 if self.refunded > 0 else 0.0
 
     def score(self) -> float:
-        return refund_surprise(self.refunds, self.ratio, self.baseline)
+        return refund_count_surprise(self.refunds, self.orders, self.usual_share)
 
     def threshold(self, cfg: RefundAbuseConfig) -> float:
-        """The surprise of ``min_refunds`` refunds at the smallest ratio that fires."""
-        return self.penalty + refund_surprise(
-            cfg.min_refunds, max(cfg.min_ratio, cfg.baseline_multiple * self.baseline),
-            self.baseline)
+        return cfg.min_surprise + self.penalty
+
+    def value_rules(self, cfg: RefundAbuseConfig) -> bool:
+        """Enough refunds, of enough of the window's value, far enough above the customer's
+        usual share of value: as surprising, by Markov's bound, as ``min_refunds`` refunds at
+        the smallest ratio the rules allow (and the short window's extra surprise more)."""
+        ratio = self.ratio
+        least = max(cfg.min_ratio, cfg.baseline_multiple * self.baseline)
+        return (self.refunds >= cfg.min_refunds and ratio >= least
+                and refund_surprise(self.refunds, ratio, self.baseline)
+                >= self.penalty + refund_surprise(cfg.min_refunds, least, self.baseline))
 
     def fires(self, cfg: RefundAbuseConfig) -> bool:
-        """The rules hold and the score clears the threshold (which the rules imply when
-        ``penalty`` is 0: more refunds, each at a higher ratio, are less likely)."""
-        ratio = self.ratio
-        return (self.refunds >= cfg.min_refunds and ratio >= cfg.min_ratio
-                and ratio >= cfg.baseline_multiple * self.baseline
-                and self.score() >= self.threshold(cfg))
+        """The value rules hold and the count clears the threshold."""
+        return self.value_rules(cfg) and self.score() >= self.threshold(cfg)
 
 
 class RefundAbuseDetector:
@@ -85,7 +115,7 @@ class RefundAbuseDetector:
     event_types = frozenset({"refund", "purchase"})
     judges: Literal["before", "after"] = "after"
     name = "refund-ratio"
-    version = "3"
+    version = "4"
 
     def on_event(self, state: CustomerState, event: Event, ctx: DetectionContext) -> Verdict | None:
         if event.type == "refund":
@@ -113,12 +143,16 @@ class RefundAbuseDetector:
                 penalty: float = 0.0) -> _Window:
         refunds = window_count(state.refunds, now, days)
         refunded = window_sum(state.refunds, now, days)
+        orders = window_count(state.purchases, now, days)
         bought = window_sum(state.purchases, now, days)
         earlier_refunds = max(0.0, state.refund_total - refunded)
         earlier_bought = max(0.0, state.spend_total - bought)
         own = earlier_refunds / earlier_bought if earlier_bought > 0 else 0.0
+        prior = ctx.config.refund_abuse.prior_orders
+        share = ((max(0, state.n_refunds - refunds) + prior * ctx.population.refunds_per_order)
+                 / (max(0, state.n_purchases - orders) + prior))
         return _Window(days, refunds, refunded, bought, max(own, ctx.population.refund_ratio),
-                       penalty)
+                       orders, min(share, 1.0), penalty)
 
     def _windows(self, state: CustomerState, now: float, ctx: DetectionContext) -> list[_Window]:
         """The long window, then the short one.
@@ -159,7 +193,10 @@ class RefundAbuseDetector:
                        baseline=round(best.baseline, 3),
                        text=(f"refunded {best.ratio:.0%} of purchases in {best.days:.0f} days; "
                              f"usually {best.baseline:.0%}")),
-                Reason(feature="refunds_in_window", value=float(best.refunds), baseline=0.0,
-                       text=f"{best.refunds} refunds in {best.days:.0f} days"),
+                Reason(feature="refunds_in_window", value=float(best.refunds),
+                       baseline=round(best.usual_share * max(best.orders, best.refunds), 2),
+                       text=(f"{best.refunds} refunds against {best.orders} orders in "
+                             f"{best.days:.0f} days; usually {best.usual_share:.0%} of their "
+                             f"orders")),
             ],
         )
