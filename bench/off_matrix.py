@@ -2,7 +2,7 @@
 
 The matrix turns one behaviour at a time (and a few together) at fixed
 parameters and seeds. Detection is also judged on data sets built elsewhere, so
-this script replays twelve populations with other seeds and other settings of the
+this script replays sixteen populations with other seeds and other settings of the
 same knobs: burstier buyers (gamma shape 0.5) than any variant, bursty buyers
 who buy every few days and visit only in sessions, Poisson buyers with a
 three-fold season and most of them joining, shape 0.8 with browsing of its own,
@@ -10,11 +10,12 @@ fast regular buyers without visits, Poisson buyers seen for 240 days through
 sessions only, one population in which every customer draws their own
 rhythm (bursty to regular) and visit style, buyers burstier still (shape 0.3
 and 0.25), monthly subscribers, buyers of a few orders a year (no drop-off
-leaves its window inside a year: false alarms only), and a half year in which
-nearly everyone joins. It scores them as the matrix does and prints one row per
-population::
+leaves its window inside a year: false alarms only), a half year in which
+nearly everyone joins, and customers whose habits the matrix keeps rare:
+habitual returners, frequent complainers, late payers, and all three at once.
+It scores them as the matrix does and prints one row per population::
 
-    python -m bench.off_matrix            # about 5 minutes; writes off_matrix.json
+    python -m bench.off_matrix            # about 7 minutes; writes off_matrix.json
     python -m bench.off_matrix --customers 500 --no-write
 
 >>> [v.name for v in POPULATIONS][:2]
@@ -62,6 +63,15 @@ POPULATIONS: tuple[Variant, ...] = (
     Variant("joining-90-180d", "Poisson, sessions only, 180 days, 90% joining",
             {"gap_shape": 1.0, "visits": "sessions"}, days=180, seed=208,
             new_customer_fraction=0.9),
+    Variant("returners", "15-50% of orders refunded as a habit (1-5% in the matrix)",
+            {"refund_rates": (0.15, 0.5)}, seed=213),
+    Variant("complainers", "1.5-8 complaints a year as a habit (0-0.8 in the matrix)",
+            {"complaints_per_year": (1.5, 8.0)}, seed=214),
+    Variant("late-payers", "15-50% of invoices paid late as a habit (2-8% in the matrix)",
+            {"late_rates": (0.15, 0.5)}, seed=215),
+    Variant("difficult", "returners, complainers and late payers at once, invoices shuffled",
+            {"refund_rates": (0.1, 0.4), "complaints_per_year": (1.0, 6.0),
+             "late_rates": (0.1, 0.4), "invoices_out_of_order": True}, seed=216),
 )
 
 
@@ -79,7 +89,11 @@ def row(variant: Variant, config: DetectionConfig, customers: int) -> dict[str, 
     """One population's figures: false alarms per 1000 customer-days and recalls."""
     report = run_variant(variant, config, customers).report
     kinds = report.kinds
-    spend = kinds["spend_anomaly"]
+    spend, refund = kinds["spend_anomaly"], kinds.get("refund_abuse")
+
+    def false_alarms(kind: str) -> float:
+        return round(kinds[kind].false_alarms_per_1000 if kind in kinds else 0.0, 3)
+
     return {
         "population": variant.name, "description": variant.description,
         "false_alarms_per_1000": round(report.false_alarms_per_1000, 3),
@@ -91,6 +105,10 @@ def row(variant: Variant, config: DetectionConfig, customers: int) -> dict[str, 
         "other_kinds_min_recall": round(min_other_recall(report) or 0.0, 2),
         "spend_anomaly_caught": f"{spend.caught} of {spend.changes}",
         "spend_anomaly_false_alarms": spend.false_alarms,
+        "refund_abuse_caught": "-" if refund is None else f"{refund.caught} of {refund.changes}",
+        "refund_abuse_false_alarms_per_1000": false_alarms("refund_abuse"),
+        "complaint_spike_false_alarms_per_1000": false_alarms("complaint_spike"),
+        "payment_arrears_false_alarms_per_1000": false_alarms("payment_arrears"),
     }
 
 
@@ -103,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     config = DetectionConfig.load(MODELS)
     budget = config.drop_off.budget_per_1000_days
     print(f"{'population':26s} {'all kinds':>9s} {'drop-off':>9s} {'churn':>6s} "
-          f"{'stops':>6s} {'declines':>8s} {'others':>6s} {'spend':>10s} {'false':>5s}"
-          f"   (drop-off budget {budget:g})")
+          f"{'stops':>6s} {'declines':>8s} {'others':>6s} {'spend':>10s} {'false':>5s} "
+          f"{'refunds':>10s} {'false':>6s}   (drop-off budget {budget:g})")
     rows = []
     for variant in POPULATIONS:
         r = row(variant, config, args.customers)
@@ -113,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['drop_off_false_alarms_per_1000']:9.3f} "
               f"{r['churn_risk_false_alarms_per_1000']:6.3f} {_cell(r['stops_caught'], 6)} "
               f"{_cell(r['declines_caught'], 8)} {r['other_kinds_min_recall']:6.2f} "
-              f"{r['spend_anomaly_caught']:>10s} {r['spend_anomaly_false_alarms']:5d}", flush=True)
+              f"{r['spend_anomaly_caught']:>10s} {r['spend_anomaly_false_alarms']:5d} "
+              f"{r['refund_abuse_caught']:>10s} {r['refund_abuse_false_alarms_per_1000']:6.3f}",
+              flush=True)
     if not args.no_write:
         out = {"customers": args.customers, "drop_off_budget_per_1000_days": budget,
                "rows": rows}
