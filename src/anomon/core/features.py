@@ -28,7 +28,8 @@ MIN_GAP_DAYS = 0.5  # orders closer than this share one basket for the rhythm
 MIN_GAP_S = MIN_GAP_DAYS * DAY
 SPLIT_ORDER_S = 600.0
 """Orders closer than this (seconds) are one order sent in parts (its lines, a second
-payment): merged into the basket, but no short gap (see :func:`merged_orders`)."""
+payment): merged into the basket, but no short gap (see :func:`merged_orders`); unless
+both are dated to the day (:func:`day_dated`)."""
 PROTECT_AFTER_GAPS = 4
 PROTECT_SD = 3.0
 VALUE_HALF_LIFE_DAYS = 180.0
@@ -119,7 +120,7 @@ def _add_to_purchases(state: CustomerState, ts: float, amount: float) -> None:
         n = -1
     if not window or ts >= window[-1][0]:
         if window and n >= 0:
-            baskets, gap_s, merges, log_days = _order_gap(ts - window[-1][0])
+            baskets, gap_s, merges, log_days = _order_gap(window[-1][0], ts)
             n, seconds, merged, logs = (n + baskets, seconds + gap_s, merged + merges,
                                         logs + log_days)
         window.append([ts, amount])
@@ -130,7 +131,7 @@ def _add_to_purchases(state: CustomerState, ts: float, amount: float) -> None:
     drop = len(window) - MAX_PURCHASES  # at most one, the oldest
     while drop > 0 or window[0][0] < cutoff:  # the order added is never before the cutoff
         if n >= 0:
-            baskets, gap_s, merges, log_days = _order_gap(window[1][0] - window[0][0])
+            baskets, gap_s, merges, log_days = _order_gap(window[0][0], window[1][0])
             n, seconds, merged, logs = (n - baskets, seconds - gap_s, merged - merges,
                                         logs - log_days)
         del window[0]
@@ -142,20 +143,37 @@ def _add_to_purchases(state: CustomerState, ts: float, amount: float) -> None:
         state.basket_m, state.basket_l = (merged if n == 0 else -1), 0.0
 
 
-def _order_gap(gap: float) -> tuple[int, float, int, float]:
-    """What one gap between orders (seconds) adds to the purchase window's sums.
+def day_dated(ts: float) -> bool:
+    """Whether an event time is midnight UTC exactly: most likely a date without a time.
+
+    >>> day_dated(20 * DAY), day_dated(20 * DAY + 1.0)
+    (True, False)
+    """
+    return ts % DAY == 0.0
+
+
+def _order_gap(before: float, after: float) -> tuple[int, float, int, float]:
+    """What the gap between orders at ``before`` and ``after`` (seconds) adds to the purchase
+    window's sums.
 
     ``(basket gaps, their seconds, merged orders, their log days)``: a gap of
     ``MIN_GAP_S`` or more is a basket gap; a shorter one merges the order into
     its basket, unless it is under ``SPLIT_ORDER_S`` (the same order sent in
-    parts), which counts for nothing.
+    parts), which counts for nothing. Two orders dated to the same day
+    (:func:`day_dated`, as exports without times are) may have been hours apart:
+    a merged order, a short gap, as the gap of a burst is.
 
-    >>> _order_gap(2 * DAY), _order_gap(3600.0), _order_gap(60.0)
+    >>> _order_gap(0.0, 2 * DAY), _order_gap(0.5, 3600.5), _order_gap(0.5, 60.5)
     ((1, 172800.0, 0, 0.6931471805599453), (0, 0.0, 1, 0.0), (0, 0.0, 0, 0.0))
+    >>> _order_gap(5 * DAY, 5 * DAY)  # one day's two orders, the time unknown
+    (0, 0.0, 1, 0.0)
     """
+    gap = after - before
     if gap >= MIN_GAP_S:
         return 1, gap, 0, math.log(gap / DAY)
-    return 0, 0.0, (1 if gap >= SPLIT_ORDER_S else 0), 0.0
+    if gap >= SPLIT_ORDER_S or (day_dated(before) and day_dated(after)):
+        return 0, 0.0, 1, 0.0
+    return 0, 0.0, 0, 0.0
 
 
 BURST_DAYS = 0.25
@@ -210,7 +228,8 @@ def merged_orders(state: CustomerState) -> tuple[int, float]:
 
     An order less than ``SPLIT_ORDER_S`` after the one before is the same order
     sent in parts, not a short gap: a shop that sends each line of an order as
-    an event must not make its customers look bursty.
+    an event must not make its customers look bursty. Orders dated to the same
+    day without a time are short gaps all the same (:func:`_order_gap`).
 
     With :func:`basket_gaps` they are what a gamma fit needs that counts each merged
     order as a gap known only to be short (:func:`anomon.core.detectors.renewal.censored_shape`).
@@ -234,7 +253,7 @@ def _recount_baskets(state: CustomerState) -> None:
     gaps, seconds, merged, logs = 0, 0.0, 0, 0.0
     window = state.purchases
     for i in range(1, len(window)):
-        baskets, gap_s, merges, log_days = _order_gap(window[i][0] - window[i - 1][0])
+        baskets, gap_s, merges, log_days = _order_gap(window[i - 1][0], window[i][0])
         gaps, seconds, merged, logs = (gaps + baskets, seconds + gap_s, merged + merges,
                                        logs + log_days)
     state.basket_n, state.basket_s, state.basket_m, state.basket_l = gaps, seconds, merged, logs
