@@ -9,7 +9,7 @@ day*).
 
 from __future__ import annotations
 
-from anomon.core.features import add_purchase, basket_gaps, merged_orders
+from anomon.core.features import add_purchase, basket_gaps, merged_orders, silence_days
 from anomon.core.state import CustomerState
 from anomon.core.timeutil import DAY
 
@@ -40,3 +40,10 @@ def test_a_recount_agrees() -> None:
     assert dated.basket_n == -1
     assert merged_orders(dated)[0] == 2
     assert basket_gaps(dated) == (3, 30.0)
+
+
+def test_a_silence_since_a_dated_order_is_measured_from_the_middle_of_its_day() -> None:
+    """A date without a time read as its first second would make every silence half a day
+    too long, and a regular buyer's silence judged too soon."""
+    assert silence_days(_window([0.0, 10 * DAY, 20 * DAY]), 30 * DAY) == 9.5
+    assert silence_days(_window([0.3 * DAY, 10.3 * DAY, 20.3 * DAY]), 30.3 * DAY) == 10.0

@@ -152,6 +152,17 @@ def day_dated(ts: float) -> bool:
     return ts % DAY == 0.0
 
 
+def silence_start(ts: float) -> float:
+    """The time a silence since an event at ``ts`` is measured from: ``ts``, or the middle of
+    its day when it is dated to the day (:func:`day_dated`), so that a date without a time
+    is not read as its first second (which would make every silence half a day too long).
+
+    >>> silence_start(20 * DAY) / DAY, silence_start(20.3 * DAY) / DAY
+    (20.5, 20.3)
+    """
+    return ts + DAY / 2 if day_dated(ts) else ts
+
+
 def _order_gap(before: float, after: float) -> tuple[int, float, int, float]:
     """What the gap between orders at ``before`` and ``after`` (seconds) adds to the purchase
     window's sums.
@@ -351,13 +362,13 @@ def silence_days(state: CustomerState, now: float) -> float:
     """Days since the last purchase (0 for a customer who never bought)."""
     if state.last_purchase_ts is None:
         return 0.0
-    return max(0.0, (now - state.last_purchase_ts) / DAY)
+    return max(0.0, (now - silence_start(state.last_purchase_ts)) / DAY)
 
 
 def activity_silence_days(state: CustomerState, now: float) -> float:
     """Days since the last purchase or interaction (0 for a customer with neither)."""
     last_seen = max(state.last_visit_ts or 0.0, state.last_purchase_ts or 0.0)
-    return max(0.0, (now - last_seen) / DAY) if last_seen else 0.0
+    return max(0.0, (now - silence_start(last_seen)) / DAY) if last_seen else 0.0
 
 
 def tenure_days(state: CustomerState, now: float) -> float:

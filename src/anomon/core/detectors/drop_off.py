@@ -83,7 +83,7 @@ from anomon.core.detectors.renewal import (
     unbiased_log_shape,
 )
 from anomon.core.events import Event
-from anomon.core.features import MIN_GAP_DAYS, basket_gaps, merged_orders
+from anomon.core.features import MIN_GAP_DAYS, basket_gaps, merged_orders, silence_start
 from anomon.core.state import MAX_PURCHASES, CustomerState
 from anomon.core.timeutil import DAY
 
@@ -315,9 +315,9 @@ class DropOffDetector:
         Both take the same path, so the bound's floors and decline evidence are
         the exact check's; only the silence thresholds differ.
         """
-        last = state.last_purchase_ts
-        if last is None or state.n_purchases < 2 or state.is_open(self.kind):
+        if state.last_purchase_ts is None or state.n_purchases < 2 or state.is_open(self.kind):
             return NEVER
+        last = silence_start(state.last_purchase_ts)
         cfg = ctx.config.drop_off
         if bound and cfg.activity_gate_gaps < BOUND_MIN_GATE_GAPS:
             return -math.inf
@@ -335,7 +335,7 @@ class DropOffDetector:
                 wait = BOUND_GAPS * model.expected_gap
             wait = self._decline_wait(state, ctx, 0, budgets.get("purchase_decline"), wait)
             due = min(due, last + max(wait, cfg.min_silence_days) * DAY)
-        visit = state.last_visit_ts
+        visit = None if state.last_visit_ts is None else silence_start(state.last_visit_ts)
         budget = budgets.get("activity_silence")
         if visit is not None and budget is not None:
             # the gate is computed only for customers whose activity is tested
@@ -377,7 +377,8 @@ class DropOffDetector:
 
     @staticmethod
     def _last(state: CustomerState, channel: str) -> float | None:
-        return state.last_purchase_ts if channel == "purchase" else state.last_visit_ts
+        last = state.last_purchase_ts if channel == "purchase" else state.last_visit_ts
+        return None if last is None else silence_start(last)
 
     def _tests(self, state: CustomerState, now: float, ctx: DetectionContext) -> list[_Test]:
         if state.last_purchase_ts is None or state.n_purchases < 2:
