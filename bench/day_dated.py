@@ -1,0 +1,111 @@
+"""The robustness matrix's populations with every event dated to the day, as many exports are.
+
+A data set built elsewhere may carry dates without times: every event stamped
+at midnight UTC. This script generates populations of the matrix and off it,
+truncates each event's time to its day, replays and scores them as the matrix
+does, and prints one row per population beside the same population with its
+times (``bench/off_matrix.json`` and ``docs/quality.md`` hold those)::
+
+    python -m bench.day_dated            # about 3 minutes; writes day_dated.json
+    python -m bench.day_dated --customers 500 --no-write bursty
+
+>>> to_day({"ts": "2025-03-01T14:05:09+00:00"})["ts"]
+'2025-03-01T00:00:00+00:00'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+POPULATIONS = ("base", "regular", "poisson", "bursty", "web-shop", "bursty-browsers",
+               "shape-0.5", "shape-0.25")
+"""Matrix variants and (the last two) populations of ``bench.off_matrix``."""
+
+
+def to_day(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its time truncated to midnight UTC of its day."""
+    epoch = datetime.fromisoformat(event["ts"]).timestamp()
+    return {**event, "ts": datetime.fromtimestamp(epoch // 86400 * 86400, UTC).isoformat()}
+
+
+def row(name: str, customers: int) -> dict[str, Any]:
+    """One population, dated to the day: false alarms per 1000 customer-days and recalls."""
+    from anomon.core.engine import Engine
+    from anomon.lab import matrix
+    from anomon.lab.quality import score
+    from anomon.replay import Replayer
+    from bench.off_matrix import POPULATIONS as OFF
+
+    variant = {v.name: v for v in (*matrix.VARIANTS, *OFF)}[name]
+    config = variant.config(customers)
+    plan = matrix.make_plan(config)
+    alerts: list[dict[str, Any]] = []
+    first_seen: dict[str, int] = {}
+
+    def keep(alert: Any) -> None:
+        if alert.status == "firing":
+            alerts.append({"customer_id": alert.customer_id, "kind": alert.kind.value,
+                           "status": "firing", "ts": alert.ts})
+
+    lines = []
+    for event in matrix.generate(config, plan):
+        event = to_day(event)
+        first_seen.setdefault(event["customer_id"], matrix._epoch(event["ts"]))
+        lines.append(orjson.dumps(event))
+    Replayer(Engine(), on_alert=keep).run(lines, sort=False, until=float(config.end_epoch))
+    customer_days = sum(config.end_epoch - t for t in first_seen.values()) / matrix.DAY_S
+    report = score(alerts, plan.truth(), customer_days,
+                   window_days={"drop_off": matrix.DROP_OFF_WINDOW_DAYS},
+                   window_gaps={"drop_off": matrix.DROP_OFF_WINDOW_GAPS},
+                   split_modes=("drop_off",), recall_goals=matrix.GOALS,
+                   max_false_alarms_per_1000=matrix.MAX_FALSE_ALARMS_PER_1000)
+    kinds = report.kinds
+
+    def recall(kind: str) -> float | None:
+        s = kinds.get(kind)
+        return None if s is None or s.recall is None else round(s.recall, 2)
+
+    return {"population": name,
+            "false_alarms_per_1000": round(report.false_alarms_per_1000, 3),
+            "drop_off_false_alarms_per_1000": round(kinds["drop_off"].false_alarms_per_1000, 3),
+            "churn_risk_false_alarms_per_1000": round(
+                kinds["churn_risk"].false_alarms_per_1000 if "churn_risk" in kinds else 0.0, 3),
+            "stops_caught": recall("drop_off/stop"),
+            "declines_caught": recall("drop_off/decline")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.day_dated",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("populations", nargs="*", default=list(POPULATIONS))
+    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    rows = []
+    print(f"{'population':18s} {'all kinds':>9s} {'drop-off':>9s} {'churn':>6s} "
+          f"{'stops':>6s} {'declines':>8s}")
+    with ProcessPoolExecutor(min(2, os.cpu_count() or 1)) as pool:
+        for r in pool.map(row, args.populations, [args.customers] * len(args.populations)):
+            rows.append(r)
+            print(f"{r['population']:18s} {r['false_alarms_per_1000']:9.3f} "
+                  f"{r['drop_off_false_alarms_per_1000']:9.3f} "
+                  f"{r['churn_risk_false_alarms_per_1000']:6.3f} {r['stops_caught']!s:>6s} "
+                  f"{r['declines_caught']!s:>8s}", flush=True)
+    if not args.no_write:
+        (HERE / "day_dated.json").write_text(json.dumps(
+            {"customers": args.customers, "rows": rows}, indent=2) + "\n")
+        print("wrote day_dated.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
