@@ -88,7 +88,10 @@ class BaseEvent(BaseModel):
         description="Unique id of the event; the idempotency key."
     )
     customer_id: CustomerId = Field(description="Who the event is about (also the Kafka key).")
-    ts: AwareDatetime = Field(description="Event time, RFC 3339 with an offset.")
+    ts: AwareDatetime = Field(description="Event time, RFC 3339 with an offset. Exactly "
+                              "midnight UTC reads as a date without a time: silences count "
+                              "from the middle of that day, and two orders of one day are two "
+                              "orders, not one sent in parts.")
     channel: str | None = Field(
         None, max_length=128, description="Where it happened (web, store...)."
     )
