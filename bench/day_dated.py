@@ -59,7 +59,8 @@ def row(name: str, customers: int) -> dict[str, Any]:
     lines = []
     for event in matrix.generate(config, plan):
         event = to_day(event)
-        first_seen.setdefault(event["customer_id"], matrix._epoch(event["ts"]))
+        first_seen.setdefault(event["customer_id"],
+                              int(datetime.fromisoformat(event["ts"]).timestamp()))
         lines.append(orjson.dumps(event))
     Replayer(Engine(), on_alert=keep).run(lines, sort=False, until=float(config.end_epoch))
     customer_days = sum(config.end_epoch - t for t in first_seen.values()) / matrix.DAY_S

@@ -73,7 +73,7 @@ class Behaviour(BaseModel):
     observe_gaps: float | None = Field(None, gt=0.0, le=50.0)
 
     @model_validator(mode="after")
-    def _one_shape_knob(self) -> Self:
+    def _knobs_agree(self) -> Self:
         if self.gap_shape is not None and self.gap_shapes is not None:
             raise ValueError("gap_shape and gap_shapes exclude each other")
         for name in ("gap_shapes", "refund_rates", "complaints_per_year", "late_rates"):
