@@ -2,7 +2,7 @@
 
 The matrix turns one behaviour at a time (and a few together) at fixed
 parameters and seeds. Detection is also judged on data sets built elsewhere, so
-this script replays sixteen populations with other seeds and other settings of the
+this script replays seventeen populations with other seeds and other settings of the
 same knobs: burstier buyers (gamma shape 0.5) than any variant, bursty buyers
 who buy every few days and visit only in sessions, Poisson buyers with a
 three-fold season and most of them joining, shape 0.8 with browsing of its own,
@@ -12,10 +12,11 @@ rhythm (bursty to regular) and visit style, buyers burstier still (shape 0.3
 and 0.25), monthly subscribers, buyers of a few orders a year (no drop-off
 leaves its window inside a year: false alarms only), a half year in which
 nearly everyone joins, and customers whose habits the matrix keeps rare:
-habitual returners, frequent complainers, late payers, and all three at once.
+habitual returners, frequent complainers, late payers, erratic spenders, and
+the first three at once.
 It scores them as the matrix does and prints one row per population::
 
-    python -m bench.off_matrix            # about 7 minutes; writes off_matrix.json
+    python -m bench.off_matrix            # about 8 minutes; writes off_matrix.json
     python -m bench.off_matrix --customers 500 --no-write
 
 >>> [v.name for v in POPULATIONS][:2]
@@ -69,6 +70,8 @@ POPULATIONS: tuple[Variant, ...] = (
             {"complaints_per_year": (1.5, 8.0)}, seed=214),
     Variant("late-payers", "15-50% of invoices paid late as a habit (2-8% in the matrix)",
             {"late_rates": (0.15, 0.5)}, seed=215),
+    Variant("erratic-spenders", "order sizes spread 0.6-1.2 (log-normal; 0.3-0.5 in the matrix)",
+            {"spend_spreads": (0.6, 1.2)}, seed=217),
     Variant("difficult", "returners, complainers and late payers at once, invoices shuffled",
             {"refund_rates": (0.1, 0.4), "complaints_per_year": (1.0, 6.0),
              "late_rates": (0.1, 0.4), "invoices_out_of_order": True}, seed=216),

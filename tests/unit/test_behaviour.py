@@ -127,16 +127,19 @@ def test_declines_use_every_factor_and_truth_carries_the_usual_gap() -> None:
     assert all(r["gap_days"] > 0 for r in rows if r["kind"] == "drop_off")
 
 
-def test_usual_refund_complaint_and_late_payment_rates_are_drawn_from_their_ranges() -> None:
+def test_usual_refund_complaint_late_payment_and_spend_spread_are_drawn_from_their_ranges(
+) -> None:
     plain = make_plan(SyntheticConfig(customers=300, seed=5)).profiles
     cfg = SyntheticConfig(customers=300, seed=5, behaviour=Behaviour(
-        refund_rates=(0.15, 0.5), complaints_per_year=(1.5, 8.0), late_rates=(0.1, 0.4)))
+        refund_rates=(0.15, 0.5), complaints_per_year=(1.5, 8.0), late_rates=(0.1, 0.4),
+        spend_spreads=(0.6, 1.2)))
     profiles = make_plan(cfg).profiles
     refund = [p.refund_rate for p in profiles]
     assert 0.15 <= min(refund) < 0.2 and 0.45 < max(refund) <= 0.5
     assert all(1.5 <= p.complaints_per_year <= 8.0 for p in profiles)
     assert all(0.1 <= p.late_rate <= 0.4 for p in profiles)
-    # only those three move: the same customers otherwise
+    assert all(0.6 <= p.spend_sigma <= 1.2 for p in profiles)
+    # only those four move: the same customers otherwise
     assert [(p.mean_gap_days, p.spend_median, p.survey_rate) for p in profiles] == [
         (p.mean_gap_days, p.spend_median, p.survey_rate) for p in plain]
     events = list(generate(cfg.model_copy(update={"customers": 150})))
@@ -147,7 +150,7 @@ def test_usual_refund_complaint_and_late_payment_rates_are_drawn_from_their_rang
 
 def test_rate_ranges_are_validated() -> None:
     for bad in ({"refund_rates": (0.5, 0.2)}, {"late_rates": (0.5, 1.5)},
-                {"complaints_per_year": (0.0, 2.0)}):
+                {"complaints_per_year": (0.0, 2.0)}, {"spend_spreads": (-0.1, 0.5)}):
         try:
             Behaviour(**bad)
         except ValueError:

@@ -15,10 +15,11 @@ customers it was never tuned to:
 * ``season``: one month in which every customer buys ``season_factor`` x as often;
 * ``invoices_out_of_order``: late invoices are settled after later ones, failed
   attempts are retried, and arrears show as unpaid invoices between paid ones;
-* ``refund_rates``, ``complaints_per_year``, ``late_rates``: ranges each customer's
-  usual share of orders refunded, complaints a year and share of invoices paid late
-  are drawn from (log-uniform; defaults 1-5%, 0-0.8 and 2-8%): habitual returners,
-  frequent complainers and late payers are customers too;
+* ``refund_rates``, ``complaints_per_year``, ``late_rates``, ``spend_spreads``: ranges
+  each customer's usual share of orders refunded, complaints a year, share of invoices
+  paid late and log-normal spread of order sizes are drawn from (log-uniform;
+  defaults 1-5%, 0-0.8, 2-8% and 0.3-0.5): habitual returners, frequent complainers,
+  late payers and erratic spenders are customers too;
 * ``decline_factors``: gap multipliers of declining customers (5: to a fifth);
 * ``observe_gaps``: when set, a drop-off onset leaves at least
   ``max(45 days, observe_gaps x the usual gap)`` of data after it.
@@ -66,6 +67,9 @@ class Behaviour(BaseModel):
         None, description="Range of customers' usual complaints a year; None: 0-0.8.")
     late_rates: tuple[float, float] | None = Field(
         None, description="Range of customers' shares of invoices paid late; None: 2-8%.")
+    spend_spreads: tuple[float, float] | None = Field(
+        None, description="Range of the log-normal spread of a customer's order sizes; "
+        "None: 0.3-0.5.")
     invoices_out_of_order: bool = False
     invoice_ids: bool = Field(True, description="Payments name the invoice they settle.")
     decline_factors: tuple[float, ...] = Field((5.0,), min_length=1)
@@ -76,7 +80,8 @@ class Behaviour(BaseModel):
     def _knobs_agree(self) -> Self:
         if self.gap_shape is not None and self.gap_shapes is not None:
             raise ValueError("gap_shape and gap_shapes exclude each other")
-        for name in ("gap_shapes", "refund_rates", "complaints_per_year", "late_rates"):
+        for name in ("gap_shapes", "refund_rates", "complaints_per_year", "late_rates",
+                     "spend_spreads"):
             pair = getattr(self, name)
             if pair is not None and not 0.0 < pair[0] <= pair[1]:
                 raise ValueError(f"{name} must be (low, high) with 0 < low <= high")

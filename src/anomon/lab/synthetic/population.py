@@ -198,6 +198,8 @@ def make_profile(
             knobs, behaviour.complaints_per_year))
     if behaviour.late_rates is not None:
         profile = replace(profile, late_rate=_log_uniform(knobs, behaviour.late_rates))
+    if behaviour.spend_spreads is not None:
+        profile = replace(profile, spend_sigma=_log_uniform(knobs, behaviour.spend_spreads))
     return profile
 
 
