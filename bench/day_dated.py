@@ -8,6 +8,7 @@ times (``bench/off_matrix.json`` and ``docs/quality.md`` hold those)::
 
     python -m bench.day_dated            # about 3 minutes; writes day_dated.json
     python -m bench.day_dated --customers 500 --no-write bursty
+    python -m bench.day_dated --offset 2 --no-write    # dated in local time, UTC+2
 
 >>> to_day({"ts": "2025-03-01T14:05:09+00:00"})["ts"]
 '2025-03-01T00:00:00+00:00'
@@ -31,13 +32,22 @@ POPULATIONS = ("base", "regular", "poisson", "bursty", "web-shop", "bursty-brows
 """Matrix variants and (the last two) populations of ``bench.off_matrix``."""
 
 
-def to_day(event: dict[str, Any]) -> dict[str, Any]:
-    """The event with its time truncated to midnight UTC of its day."""
+def to_day(event: dict[str, Any], offset_hours: int = 0) -> dict[str, Any]:
+    """The event with its time truncated to midnight of its day, written at ``offset_hours``.
+
+    >>> to_day({"ts": "2025-03-01T14:05:09+00:00"}, 2)["ts"]
+    '2025-03-01T00:00:00+02:00'
+    """
     epoch = datetime.fromisoformat(event["ts"]).timestamp()
-    return {**event, "ts": datetime.fromtimestamp(epoch // 86400 * 86400, UTC).isoformat()}
+    day = datetime.fromtimestamp(epoch // 86400 * 86400, UTC)
+    return {**event, "ts": f"{day.date().isoformat()}T00:00:00{_offset(offset_hours)}"}
 
 
-def row(name: str, customers: int) -> dict[str, Any]:
+def _offset(hours: int) -> str:
+    return "+00:00" if hours == 0 else f"{'+' if hours > 0 else '-'}{abs(hours):02d}:00"
+
+
+def row(name: str, customers: int, offset_hours: int = 0) -> dict[str, Any]:
     """One population, dated to the day: false alarms per 1000 customer-days and recalls."""
     from anomon.core.engine import Engine
     from anomon.lab import matrix
@@ -58,7 +68,7 @@ def row(name: str, customers: int) -> dict[str, Any]:
 
     lines = []
     for event in matrix.generate(config, plan):
-        event = to_day(event)
+        event = to_day(event, offset_hours)
         first_seen.setdefault(event["customer_id"],
                               int(datetime.fromisoformat(event["ts"]).timestamp()))
         lines.append(orjson.dumps(event))
@@ -89,13 +99,16 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("populations", nargs="*", default=list(POPULATIONS))
     parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--offset", type=int, default=0, metavar="HOURS",
+                        help="write the dates at midnight of this UTC offset (default 0)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     rows = []
     print(f"{'population':18s} {'all kinds':>9s} {'drop-off':>9s} {'churn':>6s} "
           f"{'stops':>6s} {'declines':>8s}")
     with ProcessPoolExecutor(min(2, os.cpu_count() or 1)) as pool:
-        for r in pool.map(row, args.populations, [args.customers] * len(args.populations)):
+        n = len(args.populations)
+        for r in pool.map(row, args.populations, [args.customers] * n, [args.offset] * n):
             rows.append(r)
             print(f"{r['population']:18s} {r['false_alarms_per_1000']:9.3f} "
                   f"{r['drop_off_false_alarms_per_1000']:9.3f} "

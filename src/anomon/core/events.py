@@ -10,6 +10,16 @@ from these models (``anomon schema``) and a test keeps the two in step.
 ...     "type": "purchase", "ts": "2026-01-05T10:00:00+00:00", "amount": 42.5})
 >>> type(ev).__name__, ev.amount, ev.epoch
 ('Purchase', 42.5, 1767607200.0)
+
+A date without a time is midnight UTC of that date, in whatever offset it was written:
+
+>>> def at(ts):
+...     return EVENT_ADAPTER.validate_python({"event_id": "e", "customer_id": "c",
+...         "type": "interaction", "ts": ts}).epoch
+>>> at("2026-01-05T00:00:00+02:00") == at("2026-01-05T00:00:00Z") == 1767571200.0
+True
+>>> at("2026-01-05T00:00:01+02:00") == 1767571200.0 - 7200 + 1
+True
 """
 
 from __future__ import annotations
@@ -56,6 +66,10 @@ class PaymentStatus(StrEnum):
 class _EpochSeconds:
     """``ts`` as epoch seconds, computed on the first read and then kept on the instance.
 
+    A time of exactly midnight in its own offset is read as a date without a time:
+    the epoch of midnight UTC of that date (which ``features.day_dated`` recognises),
+    whatever offset the export wrote it in.
+
     ``functools.cached_property`` does the same but takes a lock on every first read
     (Python 3.11), which shows on the hot path.
     """
@@ -74,7 +88,12 @@ class _EpochSeconds:
     def __get__(self, obj: BaseEvent | None, owner: type | None = None) -> float | _EpochSeconds:
         if obj is None:
             return self
-        value = epoch_seconds(obj.ts)
+        ts = obj.ts
+        value = epoch_seconds(ts)
+        if not (ts.hour or ts.minute or ts.second or ts.microsecond):  # a date, perhaps local
+            offset = ts.utcoffset()
+            if offset:
+                value += offset.total_seconds()
         obj.__dict__[self.name] = value
         return value
 
@@ -89,9 +108,9 @@ class BaseEvent(BaseModel):
     )
     customer_id: CustomerId = Field(description="Who the event is about (also the Kafka key).")
     ts: AwareDatetime = Field(description="Event time, RFC 3339 with an offset. Exactly "
-                              "midnight UTC reads as a date without a time: silences count "
-                              "from the middle of that day, and two orders of one day are two "
-                              "orders, not one sent in parts.")
+                              "midnight (in its own offset) reads as a date without a time: "
+                              "silences count from the middle of that day, and two orders of "
+                              "one day are two orders, not one sent in parts.")
     channel: str | None = Field(
         None, max_length=128, description="Where it happened (web, store...)."
     )
