@@ -21,10 +21,11 @@ import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import orjson
+from anomon.core.detection_config import DetectionConfig
 
 HERE = Path(__file__).resolve().parent
 POPULATIONS = ("base", "regular", "poisson", "bursty", "web-shop", "bursty-browsers",
@@ -49,49 +50,21 @@ def _offset(hours: int) -> str:
 
 def row(name: str, customers: int, offset_hours: int = 0) -> dict[str, Any]:
     """One population, dated to the day: false alarms per 1000 customer-days and recalls."""
-    from anomon.core.engine import Engine
-    from anomon.lab import matrix
-    from anomon.lab.quality import score
-    from anomon.replay import Replayer
-    from bench.off_matrix import POPULATIONS as OFF
+    from anomon.lab.matrix import VARIANTS, run_variant
+    from bench.off_matrix import MODELS, _recall
+    from bench.off_matrix import POPULATIONS as OFF_MATRIX
 
-    variant = {v.name: v for v in (*matrix.VARIANTS, *OFF)}[name]
-    config = variant.config(customers)
-    plan = matrix.make_plan(config)
-    alerts: list[dict[str, Any]] = []
-    first_seen: dict[str, int] = {}
-
-    def keep(alert: Any) -> None:
-        if alert.status == "firing":
-            alerts.append({"customer_id": alert.customer_id, "kind": alert.kind.value,
-                           "status": "firing", "ts": alert.ts})
-
-    lines = []
-    for event in matrix.generate(config, plan):
-        event = to_day(event, offset_hours)
-        first_seen.setdefault(event["customer_id"],
-                              int(datetime.fromisoformat(event["ts"]).timestamp()))
-        lines.append(orjson.dumps(event))
-    Replayer(Engine(), on_alert=keep).run(lines, sort=False, until=float(config.end_epoch))
-    customer_days = sum(config.end_epoch - t for t in first_seen.values()) / matrix.DAY_S
-    report = score(alerts, plan.truth(), customer_days,
-                   window_days={"drop_off": matrix.DROP_OFF_WINDOW_DAYS},
-                   window_gaps={"drop_off": matrix.DROP_OFF_WINDOW_GAPS},
-                   split_modes=("drop_off",), recall_goals=matrix.GOALS,
-                   max_false_alarms_per_1000=matrix.MAX_FALSE_ALARMS_PER_1000)
+    variant = {v.name: v for v in (*VARIANTS, *OFF_MATRIX)}[name]
+    report = run_variant(variant, DetectionConfig.load(MODELS), customers,
+                         transform=partial(to_day, offset_hours=offset_hours)).report
     kinds = report.kinds
-
-    def recall(kind: str) -> float | None:
-        s = kinds.get(kind)
-        return None if s is None or s.recall is None else round(s.recall, 2)
-
     return {"population": name,
             "false_alarms_per_1000": round(report.false_alarms_per_1000, 3),
             "drop_off_false_alarms_per_1000": round(kinds["drop_off"].false_alarms_per_1000, 3),
             "churn_risk_false_alarms_per_1000": round(
                 kinds["churn_risk"].false_alarms_per_1000 if "churn_risk" in kinds else 0.0, 3),
-            "stops_caught": recall("drop_off/stop"),
-            "declines_caught": recall("drop_off/decline")}
+            "stops_caught": _recall(report, "drop_off/stop"),
+            "declines_caught": _recall(report, "drop_off/decline")}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -116,8 +116,11 @@ class VariantResult:
 
 
 def run_variant(variant: Variant, detection: DetectionConfig | None = None,
-                customers: int | None = None) -> VariantResult:
-    """Generate, replay and score one variant."""
+                customers: int | None = None,
+                transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                ) -> VariantResult:
+    """Generate, replay and score one variant; ``transform``, when given, rewrites each
+    event first (it must keep them in time order)."""
     config = variant.config(customers)
     plan = make_plan(config)
     truth = plan.truth()
@@ -132,6 +135,8 @@ def run_variant(variant: Variant, detection: DetectionConfig | None = None,
 
     def lines() -> Iterable[bytes]:
         for event in generate(config, plan):
+            if transform is not None:
+                event = transform(event)
             if event["customer_id"] not in first_seen:
                 first_seen[event["customer_id"]] = _epoch(event["ts"])
             yield orjson.dumps(event)

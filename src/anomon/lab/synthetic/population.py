@@ -151,12 +151,10 @@ def make_profile(
     mean_gap = min(90.0, max(4.0, rng.lognormvariate(math.log(18.0), 0.8)))
     knobs = random.Random(stream_seed(seed, index, STREAM_BEHAVIOUR))
     if behaviour.gap_days is not None:
-        lo, hi = behaviour.gap_days
-        mean_gap = math.exp(knobs.uniform(math.log(lo), math.log(hi)))
+        mean_gap = _log_uniform(knobs, behaviour.gap_days)
     own_shape = behaviour.gap_shape
     if behaviour.gap_shapes is not None:
-        lo, hi = behaviour.gap_shapes
-        own_shape = math.exp(knobs.uniform(math.log(lo), math.log(hi)))
+        own_shape = _log_uniform(knobs, behaviour.gap_shapes)
     visits = knobs.choice(VISIT_STYLES) if behaviour.visits == "varied" else behaviour.visits
     spend_median = round(max(3.0, rng.lognormvariate(math.log(45.0), 0.9)), 2)
     spend_sigma = rng.uniform(0.3, 0.5)
