@@ -8,9 +8,12 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY requirements.lock ./
 RUN pip install --prefix=/install --require-hashes -r requirements.lock
-COPY pyproject.toml README.md ./
+# the core compiled by mypyc (setup.py): a C compiler here, none in the final stage
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+COPY pyproject.toml setup.py README.md ./
 COPY src ./src
-RUN pip install --prefix=/install --no-deps .
+RUN ANOMON_COMPILE=1 pip install --prefix=/install --no-deps .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1

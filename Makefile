@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv demo check test unit integration lint bench replay clean
+.PHONY: help venv demo check test unit integration lint bench compiled replay clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -22,7 +22,7 @@ demo: $(STAMP)  ## embedded broker + worker + synthetic customers; alerts printe
 	$(BIN)/anomon demo $(DEMO_ARGS)
 
 lint: $(STAMP)  ## ruff, mypy and the import-layer contract (pyproject.toml [tool.importlinter])
-	$(BIN)/ruff check src tests bench conftest.py
+	$(BIN)/ruff check src tests bench conftest.py setup.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
@@ -37,6 +37,9 @@ integration: $(STAMP)  ## integration tests on the embedded broker and Apache Ka
 
 test: lint $(STAMP)  ## lint, then the whole suite (integration on both brokers included)
 	$(BIN)/pytest -q
+
+compiled: $(STAMP)  ## the core compiled by mypyc into build/compiled (needs cc); run it: PYTHONPATH=build/compiled
+	$(BIN)/python -m bench.compiled build/compiled
 
 bench: $(STAMP)  ## the benchmark; writes bench/RESULTS.md and bench/results.json
 	$(BIN)/python -m bench

@@ -185,11 +185,19 @@ def render(r: dict[str, Any]) -> str:
                   f"{b['base_median']:,} |",
                   f"| this version | {', '.join(f'{x:,.0f}' for x in b['head_per_s'])} | "
                   f"{b['head_median']:,} |"]
+        if b.get("compiled_median"):
+            lines += [f"| this version, compiled (`ANOMON_COMPILE=1`) | "
+                      f"{', '.join(f'{x:,.0f}' for x in b['compiled_per_s'])} | "
+                      f"{b['compiled_median']:,} |"]
         if b.get("jobs"):
             lines += [f"| this version, `--jobs {b['jobs']}` | "
                       f"{', '.join(f'{x:,.0f}' for x in b['jobs_per_s'])} | "
                       f"{b['jobs_median']:,} |"]
         lines += ["", f"This version / base: **{b['ratio']}** (one engine)."]
+        if b.get("compiled_median"):
+            lines += ["", f"Compiled / base: **{b['compiled_ratio']}** (one engine; "
+                      f"{b['compiled_vs_head']}x this version as Python, the same alerts: "
+                      "`tests/unit/test_compiled_build.py`)."]
         if b.get("jobs"):
             lines += ["", f"With `--jobs {b['jobs']}` / base: **{b['jobs_ratio']}** "
                       f"({b['jobs']} engines on {b['cores']} cores, each with a share of the "

@@ -3,7 +3,8 @@
 Generates the default synthetic history once, checks ``--base`` out in a
 temporary worktree and replays the file ``--rounds`` times with each, base and
 work tree alternating so that both see the same machine. The figure is replay's
-own events/s (imports excluded). This version also runs with ``--jobs 2`` (two
+own events/s (imports excluded). This version also runs compiled (its
+``ANOMON_COMPILE=1`` build, ``setup.py``) and with ``--jobs 2`` (two
 engines in two processes, each with half of the customers, as two workers
 would run them): the gain of the second core. Medians and their ratios are
 printed and, with ``--write``, added to ``bench/results.json``
@@ -24,6 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.compiled import build_compiled
 from bench.revisions import ROOT, checked_out, synthetic_file
 
 HERE = ROOT / "bench"
@@ -41,18 +43,23 @@ def _replay(src: Path, cwd: Path, events: Path, out: Path, jobs: int = 1) -> flo
 
 
 def measure(base_rev: str, rounds: int, customers: int, days: int,
-            jobs: int = 1) -> dict[str, Any]:
-    """Interleaved rounds of base, this version, and (``jobs`` > 1) this version sharded."""
+            jobs: int = 1, compiled: bool = True) -> dict[str, Any]:
+    """Interleaved rounds of base, this version, (``compiled``) this version's compiled build
+    and (``jobs`` > 1) this version sharded."""
     with tempfile.TemporaryDirectory(prefix="anomon-replay-speed-") as tmp:
         work = Path(tmp)
         events = synthetic_file(work, customers, days)
-        rates: dict[str, list[float]] = {"base": [], "head": [], "jobs": []}
+        built = build_compiled(work / "compiled") if compiled else None
+        rates: dict[str, list[float]] = {"base": [], "head": [], "compiled": [], "jobs": []}
         with checked_out(base_rev, work / "base") as base:
             for i in range(rounds):
                 rates["base"].append(_replay(base / "src", base, events, work / f"b{i}.jsonl"))
                 rates["head"].append(_replay(ROOT / "src", ROOT, events, work / f"h{i}.jsonl"))
                 line = (f"round {i + 1}: base {rates['base'][-1]:,.0f}/s, "
                         f"head {rates['head'][-1]:,.0f}/s")
+                if built is not None:
+                    rates["compiled"].append(_replay(built, ROOT, events, work / f"c{i}.jsonl"))
+                    line += f", head compiled {rates['compiled'][-1]:,.0f}/s"
                 if jobs > 1:
                     rates["jobs"].append(_replay(ROOT / "src", ROOT, events,
                                                  work / f"j{i}.jsonl", jobs))
@@ -64,6 +71,12 @@ def measure(base_rev: str, rounds: int, customers: int, days: int,
               "base_median": round(base_median), "head_median": round(head_median),
               "ratio": round(head_median / base_median, 2),
               "load_average": round(os.getloadavg()[0], 2)}
+    if compiled:
+        compiled_median = statistics.median(rates["compiled"])
+        result.update({"compiled_per_s": rates["compiled"],
+                       "compiled_median": round(compiled_median),
+                       "compiled_ratio": round(compiled_median / base_median, 2),
+                       "compiled_vs_head": round(compiled_median / head_median, 2)})
     if jobs > 1:
         jobs_median = statistics.median(rates["jobs"])
         result.update({"jobs": jobs, "jobs_per_s": rates["jobs"],
@@ -82,10 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--jobs", type=int, default=2,
                         help="also this version with replay --jobs JOBS (1: not)")
+    parser.add_argument("--no-compiled", action="store_true",
+                        help="without this version's compiled build (ANOMON_COMPILE=1)")
     parser.add_argument("--write", action="store_true",
                         help="add to bench/results.json and re-render bench/RESULTS.md")
     args = parser.parse_args(argv)
-    result = measure(args.base, args.rounds, args.customers, args.days, args.jobs)
+    result = measure(args.base, args.rounds, args.customers, args.days, args.jobs,
+                     compiled=not args.no_compiled)
     print(json.dumps(result, indent=2))
     if args.write:
         from bench.__main__ import add_result

@@ -9,6 +9,7 @@ from tests.unit.conftest import History, weekly
 
 from anomon.core.detection_config import DetectionConfig
 from anomon.core.engine import MODELS_VERSION, Engine
+from anomon.core.population import STORED, PopulationBaseline
 
 
 def churn_config() -> DetectionConfig:
@@ -72,3 +73,9 @@ def test_a_checkpoint_of_another_version_is_refused() -> None:
     data["version"] = MODELS_VERSION + 1
     with pytest.raises(ValueError, match="version"):
         Engine().load_models_state(data)
+
+
+def test_the_population_checkpoint_names_every_attribute_but_the_prior_cache() -> None:
+    """``STORED`` lists the attributes by name (a compiled build has no ``__dict__``): one
+    added to the baseline and not to it would be lost at every restart."""
+    assert list(vars(PopulationBaseline())) == [*STORED, "_priors"]

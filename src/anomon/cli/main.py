@@ -22,6 +22,7 @@ from anomon.cli import args as checked
 from anomon.cli import evaluate as evaluation_command
 from anomon.cli import ops as ops_cli
 from anomon.cli import quality as quality_cli
+from anomon.core.build import core_build
 from anomon.exits import (
     EXIT_FAIL,
     EXIT_INTERRUPTED,
@@ -86,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = checked.Parser(prog="anomon", description=_DESCRIPTION,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"anomon {__version__}")
+    parser.add_argument("--version", action="version",
+                        version=f"anomon {__version__} (core: {core_build()})")
     parser.add_argument("--log-level", default=None, type=checked.log_level,
                         metavar=checked.log_level.metavar,
                         help="how much to log (env ANOMON_LOG_LEVEL, default info)")

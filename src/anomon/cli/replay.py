@@ -17,6 +17,7 @@ import orjson
 
 from anomon.cli.replay_jobs import ShardFailed, run_sharded
 from anomon.collector import tune_collector
+from anomon.core.build import core_build
 from anomon.core.detection_config import DetectionConfig
 from anomon.core.engine import Engine
 from anomon.core.timeutil import HOUR, from_rfc3339
@@ -85,7 +86,7 @@ def run_replay(args: argparse.Namespace) -> int:
             summary = replayer.run(read_lines(args.events), sort=not args.no_sort, until=until,
                                    progress=progress)
     progress.done()
-    result = summary.to_dict()
+    result = {**summary.to_dict(), "core": core_build()}
     rejected = ", ".join(f"{k} {v}" for k, v in sorted(summary.rejected.items())) or "none"
     alerts = ", ".join(f"{k} {v}" for k, v in sorted(summary.alerts.items())) or "none"
     print(
@@ -93,7 +94,7 @@ def run_replay(args: argparse.Namespace) -> int:
         f"{summary.duplicate:,}, late {summary.late:,}, rejected "
         f"{sum(summary.rejected.values()):,} ({rejected})\n"
         f"customers {summary.customers:,}; alerts: {alerts}\n"
-        f"{summary.seconds:.2f} s, {summary.events_per_s:,.0f} events/s"
+        f"{summary.seconds:.2f} s, {summary.events_per_s:,.0f} events/s (core: {result['core']})"
     )
     if args.summary:
         args.summary.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))

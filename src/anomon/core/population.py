@@ -196,8 +196,18 @@ class PopulationBaseline:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to restore the baseline (picklable; the prior cache left out)."""
-        return {k: v for k, v in self.__dict__.items() if k != "_priors"}
+        return {name: getattr(self, name) for name in STORED}
 
     def load_state_dict(self, data: dict[str, Any]) -> None:
         """Restore from :meth:`state_dict` (a field newer than the checkpoint keeps its default)."""
-        self.__dict__.update(data)
+        for name in STORED:
+            if name in data:
+                setattr(self, name, data[name])
+
+
+STORED: tuple[str, ...] = (
+    "gap_mu", "gap_var", "amt_mu", "amt_var", "amt_within_var", "n_within", "purchase_value",
+    "refund_value", "n_orders_seen", "n_refunds_seen", "n_gaps", "n_amounts", "_high", "_mid",
+    "n_values", "rhythm_stats", "shape_stats")
+"""The attributes a checkpoint keeps, in the order they are set (named, not read from
+``__dict__``: a compiled build's objects have none)."""

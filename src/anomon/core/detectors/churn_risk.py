@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Hashable
 from typing import Any, Literal
 
-from river import compose, drift, linear_model, metrics, optim, preprocessing, utils
+from river import compose, drift, linear_model, metrics, optim, utils
 
 from anomon.core.alerts import Reason
 from anomon.core.detection_config import ChurnRiskConfig
@@ -46,6 +45,7 @@ from anomon.core.features import (
     window_totals,
 )
 from anomon.core.learners.rehearsal import Rehearsal
+from anomon.core.learners.silence_unscaled import SilenceUnscaled
 from anomon.core.state import MAX_PENDING, CustomerState
 from anomon.core.timeutil import DAY
 
@@ -66,11 +66,6 @@ FEATURE_WORDS = {
     "bad_payment_streak": "overdue or failed payments in a row",
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURE_WORDS)
-SILENCE_FEATURES: tuple[str, ...] = (
-    "silence_ratio", "silence_surprise", "visit_surprise", "visit_silence_ratio",
-    "log_silence_days")
-"""Learned as they are, not standardised: see :func:`new_churn_model`."""
-_SILENCE = frozenset(SILENCE_FEATURES)
 HEALTH_WINDOW = 500
 HEALTH_SAMPLE = 8  # one label in this many is predicted before learning, for health and drift
 MAX_SURPRISE = 12.0  # -log10 of a silence probability, capped
@@ -138,34 +133,6 @@ def _rounded(x: dict[str, float]) -> list[float]:
         return [round(x[f] * 1e4) / 1e4 for f in FEATURE_NAMES]
     except (ValueError, OverflowError):  # a NaN or an infinity: kept as it is
         return [round(x[f], 4) for f in FEATURE_NAMES]
-
-
-class SilenceUnscaled(preprocessing.StandardScaler):
-    """River's ``StandardScaler`` for every feature but the silence ones, passed as they are.
-
-    One transformer rather than a union of two selections: it runs at every
-    label learned and every silent customer scored.
-
-    >>> scaler = SilenceUnscaled()
-    >>> for v in (1.0, 3.0):
-    ...     scaler.learn_one({"log_purchases": v, "silence_ratio": v})
-    >>> scaler.transform_one({"log_purchases": 3.0, "silence_ratio": 3.0})
-    {'log_purchases': 1.0, 'silence_ratio': 3.0}
-    """
-
-    def learn_one(self, x: dict[Hashable, Any]) -> None:
-        super().learn_one({f: v for f, v in x.items() if f not in _SILENCE})
-
-    def transform_one(self, x: dict[Hashable, Any]) -> dict[Hashable, Any]:
-        means, variances = self.means, self.vars
-        out: dict[Hashable, Any] = {}
-        for f, v in x.items():
-            if f in _SILENCE:
-                out[f] = v
-            else:
-                var = variances[f]
-                out[f] = (v - means[f]) / var**0.5 if var else 0.0
-        return out
 
 
 def new_churn_model(learning_rate: float, reservoir_size: int = 2000,
