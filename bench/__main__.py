@@ -205,6 +205,10 @@ def render(r: dict[str, Any]) -> str:
                       "to one engine's, not the same)."]
     if r.get("hot_path"):
         lines += render_hot_path(r["hot_path"])
+    if r.get("hot_path_compiled"):
+        lines += render_hot_path(r["hot_path_compiled"], title=(
+            "The same with the core compiled (`python -m bench.compiled DIR`, then "
+            "`PYTHONPATH=DIR python -m bench.hot_path --kill-runs 0 --recovery-customers 0`)"))
     if r.get("worker_at_scale"):
         lines += render_worker_at_scale(r["worker_at_scale"])
     if r.get("sweep_index"):
@@ -235,9 +239,10 @@ def _broker_share(run: dict[str, Any]) -> str:
     return f"{run['broker_cpu_share']}" + (f" ({compiler})" if compiler is not None else "")
 
 
-def render_hot_path(h: dict[str, Any]) -> list[str]:
+def render_hot_path(h: dict[str, Any], title: str = "The worker against the engine alone "
+                    "(`python -m bench.hot_path`)") -> list[str]:
     """The tables of :mod:`bench.hot_path`."""
-    lines = ["", "## The worker against the engine alone (`python -m bench.hot_path`)", "",
+    lines = ["", f"## {title}", "",
              f"{h['events']:,} synthetic events on {h['partitions']} partitions; per broker, "
              f"{h['rounds']} interleaved rounds of `anomon replay` (the engine alone, file "
              "order), one worker, two workers of one group. Load average: the machine's, "
