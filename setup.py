@@ -1,8 +1,9 @@
 """Build hook: pure Python by default; ``ANOMON_COMPILE=1`` compiles the core's hot modules.
 
-The pure core (features, detectors, engine, state) is type-hinted throughout
-and mypy-clean, so mypyc can compile it to C extension modules that run the
-same code 1.4-1.6x faster (``bench/RESULTS.md``). Everything else, and every
+The pure core's per-event modules (features, detectors, population, policy,
+engine) are type-hinted throughout and mypy-clean, so mypyc can compile them to
+C extension modules that run the same code about 1.4x faster
+(``docs/hot-path.md``, *The core compiled*). Everything else, and every
 module in a default build, stays Python. A compiled module shadows its ``.py``
 file, so editable installs for development stay pure: build a compiled tree
 with ``make compiled``, an installed one with ``ANOMON_COMPILE=1 pip install .``

@@ -9,6 +9,7 @@ from tests.unit.conftest import History, weekly
 
 from anomon.core.detection_config import DetectionConfig
 from anomon.core.engine import MODELS_VERSION, Engine
+from anomon.core.learners.silence_unscaled import SilenceUnscaled
 from anomon.core.population import STORED, PopulationBaseline
 
 
@@ -79,3 +80,13 @@ def test_the_population_checkpoint_names_every_attribute_but_the_prior_cache() -
     """``STORED`` lists the attributes by name (a compiled build has no ``__dict__``): one
     added to the baseline and not to it would be lost at every restart."""
     assert list(vars(PopulationBaseline())) == [*STORED, "_priors"]
+
+
+def test_a_checkpoint_naming_the_churn_scaler_where_it_was_still_loads() -> None:
+    """The scaler moved to ``core.learners``; checkpoints written before name the churn module."""
+    engine = Engine()
+    old = pickle.dumps(engine.churn.model, protocol=0).replace(
+        b"anomon.core.learners.silence_unscaled", b"anomon.core.detectors.churn_risk")
+    assert b"anomon.core.detectors.churn_risk\nSilenceUnscaled" in old
+    scaler = next(iter(pickle.loads(old).model.steps.values()))
+    assert isinstance(scaler, SilenceUnscaled)
