@@ -4,7 +4,7 @@ The wheel is built from a copy of the sources (the work tree gets no build
 files) and unpacked into a directory that runs as ``PYTHONPATH``: the package as
 ``pip install`` would lay it out, compiled modules beside their ``.py`` files::
 
-    python -m bench.compiled /tmp/anomon-compiled     # then PYTHONPATH=/tmp/anomon-compiled
+    python -m bench.compiled build/compiled     # then PYTHONPATH=build/compiled
 """
 
 from __future__ import annotations
