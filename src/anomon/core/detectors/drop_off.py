@@ -315,9 +315,9 @@ class DropOffDetector:
         Both take the same path, so the bound's floors and decline evidence are
         the exact check's; only the silence thresholds differ.
         """
-        if state.last_purchase_ts is None or state.n_purchases < 2 or state.is_open(self.kind):
+        last = self._last(state, "purchase")
+        if last is None or state.n_purchases < 2 or state.is_open(self.kind):
             return NEVER
-        last = silence_start(state.last_purchase_ts)
         cfg = ctx.config.drop_off
         if bound and cfg.activity_gate_gaps < BOUND_MIN_GATE_GAPS:
             return -math.inf
@@ -335,7 +335,7 @@ class DropOffDetector:
                 wait = BOUND_GAPS * model.expected_gap
             wait = self._decline_wait(state, ctx, 0, budgets.get("purchase_decline"), wait)
             due = min(due, last + max(wait, cfg.min_silence_days) * DAY)
-        visit = None if state.last_visit_ts is None else silence_start(state.last_visit_ts)
+        visit = self._last(state, "activity")
         budget = budgets.get("activity_silence")
         if visit is not None and budget is not None:
             # the gate is computed only for customers whose activity is tested

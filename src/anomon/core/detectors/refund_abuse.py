@@ -29,7 +29,7 @@ from anomon.core.alerts import Reason
 from anomon.core.detection_config import RefundAbuseConfig
 from anomon.core.detectors.base import NEVER, DetectionContext, Score, Verdict, surprise
 from anomon.core.events import Event
-from anomon.core.features import window_count, window_sum
+from anomon.core.features import window_count, window_totals
 from anomon.core.state import CustomerState
 from anomon.core.timeutil import DAY
 
@@ -141,10 +141,8 @@ class RefundAbuseDetector:
     @staticmethod
     def _window(state: CustomerState, now: float, days: float, ctx: DetectionContext,
                 penalty: float = 0.0) -> _Window:
-        refunds = window_count(state.refunds, now, days)
-        refunded = window_sum(state.refunds, now, days)
-        orders = window_count(state.purchases, now, days)
-        bought = window_sum(state.purchases, now, days)
+        _, refunds, refunded = window_totals(state.refunds, now, days, days)
+        _, orders, bought = window_totals(state.purchases, now, days, days)
         earlier_refunds = max(0.0, state.refund_total - refunded)
         earlier_bought = max(0.0, state.spend_total - bought)
         own = earlier_refunds / earlier_bought if earlier_bought > 0 else 0.0
