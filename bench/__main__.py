@@ -208,7 +208,7 @@ def render(r: dict[str, Any]) -> str:
     if r.get("hot_path_compiled"):
         lines += render_hot_path(r["hot_path_compiled"], title=(
             "The same with the core compiled (`python -m bench.compiled DIR`, then "
-            "`PYTHONPATH=DIR python -m bench.hot_path --kill-runs 0 --recovery-customers 0`)"))
+            "`PYTHONPATH=DIR python -m bench.hot_path`)"))
     if r.get("worker_at_scale"):
         lines += render_worker_at_scale(r["worker_at_scale"])
     if r.get("sweep_index"):
