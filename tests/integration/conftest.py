@@ -112,13 +112,16 @@ def workers(broker: Any, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess
     """Factory of worker subprocesses; all are stopped at the end of the test.
 
     ``workers(names, **settings)``: settings are ``ANOMON_*`` overrides
-    (``sweep_interval_s=1.0`` sets ``ANOMON_SWEEP_INTERVAL_S``).
+    (``sweep_interval_s=1.0`` sets ``ANOMON_SWEEP_INTERVAL_S``); ``source``: a directory
+    to run anomon from instead (``PYTHONPATH``, e.g. the compiled build).
     """
     started: list[WorkerProcess] = []
     (tmp_path / "models").mkdir(exist_ok=True)
 
-    def start(names: Names, **settings: Any) -> WorkerProcess:
+    def start(names: Names, source: Path | None = None, **settings: Any) -> WorkerProcess:
         env = worker_env(broker, names, tmp_path, **settings)
+        if source is not None:
+            env["PYTHONPATH"] = str(source)
         worker = WorkerProcess(env, tmp_path / f"worker-{len(started)}.log", tmp_path)
         started.append(worker)
         return worker

@@ -1,6 +1,7 @@
 """The compiled build (``ANOMON_COMPILE=1``, ``setup.py``) runs the same code as the pure one.
 
-The wheel is built from the work tree and unpacked; ``anomon replay`` of one
+The wheel is built from the work tree and unpacked (the session's ``compiled_build``,
+shared with ``tests/integration/test_compiled_worker.py``); ``anomon replay`` of one
 synthetic history then runs on each build, and the alerts must be the same,
 byte for byte. About 40 seconds: a mypyc build and two replays.
 """
@@ -9,17 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from tests.unit.conftest import bench_module
-
 from anomon.lab.synthetic import SyntheticConfig, write_dataset
-
-build_compiled = bench_module("compiled").build_compiled
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,10 +28,8 @@ def _replay(pythonpath: Path, events: Path, out: Path) -> dict[str, object]:
     return result
 
 
-@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
-                    reason="the compiled build needs a C compiler")
-def test_compiled_core_alerts_as_the_python_one(tmp_path: Path) -> None:
-    built = build_compiled(tmp_path / "compiled")
+def test_compiled_core_alerts_as_the_python_one(compiled_build: Path, tmp_path: Path) -> None:
+    built = compiled_build
     assert sorted(p.name.split(".")[0] for p in (built / "anomon" / "core").glob("*.so")) == [
         "engine", "ewstat", "features", "policy", "population", "seen", "segments"]
     events, truth = tmp_path / "events.jsonl.gz", tmp_path / "truth.jsonl"

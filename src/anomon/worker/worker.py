@@ -38,6 +38,7 @@ from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import TopicPartition
 
 from anomon.collector import PauseTimer, PeriodicFreeze, tune_collector
+from anomon.core.build import core_build
 from anomon.core.decoding import EventDecoder
 from anomon.core.detection_config import DetectionConfig
 from anomon.core.engine import Engine
@@ -133,6 +134,8 @@ class Worker:
         self.loop: StreamLoop | None = None
         self.standby: StandbyReplicas | None = None
         self.restored_records = 0
+        #: ``compiled`` or ``python``: how the core this worker runs was built
+        self.core = core_build()
         self.loop_task: asyncio.Task[None] | None = None
         metrics.init_model_series([engine.churn.name])
 
@@ -203,6 +206,7 @@ class Worker:
         partitions = self.loop.partitions() if self.loop is not None else []
         out.update({
             "pid": os.getpid(),
+            "core": self.core,
             "ready": self.ready,
             "ready_at": self.loop.ready_at if self.loop is not None else None,
             "partitions": partitions,
@@ -319,7 +323,7 @@ class Worker:
                 partitions=self.partitions, web=f"http://{self.settings.web_host}:{self.web_port}",
                 guarantee=self.settings.processing_guarantee, store=self.settings.store,
                 sweep_clock=self.settings.sweep_clock,
-                sweep_interval_s=self.settings.sweep_interval_s))
+                sweep_interval_s=self.settings.sweep_interval_s, core=self.core))
             self.consumer = consumer = self._consumer()
             interval = self.settings.commit_interval_s
             if self.exactly_once:
