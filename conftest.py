@@ -3,7 +3,6 @@ compiled build that unit and integration tests share."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from importlib.util import find_spec
 from pathlib import Path
@@ -26,12 +25,9 @@ collect_ignore = [path for path, needs in _OPTIONAL.items()
 def compiled_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The work tree built with its core compiled (``bench/compiled.py``), once per session:
     a directory to run as ``PYTHONPATH``. Skips the test where there is no C compiler."""
+    from tests.unit.conftest import bench_module
+
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("the compiled build needs a C compiler")
-    path = Path(__file__).resolve().parent / "bench" / "compiled.py"
-    spec = importlib.util.spec_from_file_location("bench_compiled", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    built: Path = module.build_compiled(tmp_path_factory.mktemp("compiled"))
+    built: Path = bench_module("compiled").build_compiled(tmp_path_factory.mktemp("compiled"))
     return built
