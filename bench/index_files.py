@@ -14,9 +14,11 @@ writes each run's rate and the broker's CPU by thread group to
     python -m bench.index_files --rounds 8
 
 >>> summary([{"index_bytes": 1 << 20, "workers": w, "events_per_s": r, "broker_cpu_share": 0.2,
-...           "broker_threads_share": {"requests": 0.1}} for w, r in ((1, 100), (2, 180))])
-{'1 MiB': {'one_per_s': 100, 'two_per_s': 180, 'two_vs_one': 1.8, \
-'two_vs_one_per_round': [1.8], 'broker_cpu_share_two': 0.2, 'request_threads_share_two': 0.1}}
+...           "cpu_us_per_event": 20.0, "broker_threads_share": {"requests": 0.1}}
+...          for w, r in ((1, 100), (2, 180))])["1 MiB"]
+{'one_per_s': 100, 'two_per_s': 180, 'two_vs_one': 1.8, 'two_vs_one_per_round': [1.8], \
+'one_broker_cpu_share': 0.2, 'two_broker_cpu_share': 0.2, 'one_cpu_us_per_event': 20.0, \
+'two_request_threads_share': 0.1}
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from anomon.core.build import core_build
+from bench.drain_settings import summary as drain_summary
 from bench.end_to_end import synthetic_events
 from bench.hot_path import encoded, workers_rate
 from bench.kept import keep
@@ -47,22 +50,14 @@ def _mib(size: int) -> str:
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per index size: median rates of one and two workers, their ratio, the broker's share."""
-    out: dict[str, dict[str, Any]] = {}
-    for size in dict.fromkeys(r["index_bytes"] for r in runs):
-        one = [r for r in runs if r["index_bytes"] == size and r["workers"] == 1]
-        two = [r for r in runs if r["index_bytes"] == size and r["workers"] == 2]
-        one_rate = statistics.median(r["events_per_s"] for r in one)
-        two_rate = statistics.median(r["events_per_s"] for r in two)
-        out[_mib(size)] = {
-            "one_per_s": one_rate, "two_per_s": two_rate,
-            "two_vs_one": round(two_rate / one_rate, 2),
-            "two_vs_one_per_round": [round(b["events_per_s"] / a["events_per_s"], 2)
-                                     for a, b in zip(one, two, strict=False)],
-            "broker_cpu_share_two": round(statistics.median(r["broker_cpu_share"]
-                                                            for r in two), 2),
-            "request_threads_share_two": round(statistics.median(
-                r["broker_threads_share"].get("requests", 0.0) for r in two), 2)}
+    """Per index size, :func:`bench.drain_settings.summary` and the median share of the
+    broker's request threads beside two workers."""
+    labelled = [{**r, "config": _mib(r["index_bytes"])} for r in runs]
+    out = drain_summary(labelled)
+    for label, entry in out.items():
+        entry["two_request_threads_share"] = round(statistics.median(
+            r["broker_threads_share"].get("requests", 0.0)
+            for r in labelled if r["config"] == label and r["workers"] == 2), 2)
     return out
 
 
