@@ -1,24 +1,24 @@
-"""How many declines a detector that must learn each rate could catch: a Bayes bound.
+"""How many declines and stops a detector that must learn each rate could catch.
 
 :mod:`bench.decline_limit` tells its detector each customer's mean gap. A real
 one learns it from the orders it has seen, a handful for a customer who joined
-during the year. This script bounds what is possible then, for Poisson buyers
-(the rhythm of the ``poisson`` and ``web-shop`` variants, whose declines the
-detector misses most), and is as generous as that one elsewhere. Its detector
+during the year. This script bounds what is possible then, on the rhythms and
+histories of several matrix variants, and is as generous as that one
+elsewhere. Its detector
 
 * knows the population's distribution of mean gaps exactly (drawn by the
-  matrix's own generator), that gaps are exponential, each decline's factor,
+  matrix's own generator), each customer's gap shape, each decline's factor,
   and that an onset is a purchase;
 * sees no season (the whole population's, which a detector could learn from
   it), but half of the customers take one holiday break of one to two usual
   gaps, as in the matrix (no detector can tell one from a change at its start);
-* runs the test that is optimal for a change at an unknown purchase with an
-  unknown rate: the likelihood ratio of "the rate fell to ``1/f`` at order
-  ``j``" against "no change", the rate integrated out under the population's
-  prior (a mixture), maximised over ``j`` (Lorden's CUSUM with the rate
-  learned; for a Poisson process both likelihoods are closed forms per rate,
-  summed here over a grid of rates), evaluated where it peaks: at the end of
-  each silence;
+* runs the likelihood-ratio test of "the rate fell to ``1/f`` at order ``j``"
+  against "no change", the rate integrated out under the population's
+  distribution (a mixture over a grid of rates; per rate the gamma renewal
+  likelihoods are closed forms, the silence in progress weighed by its
+  survival) and the ratio maximised over ``j`` (Lorden's CUSUM with the rate
+  learned), where it peaks: at the end of each silence. A stop is a fall to
+  :data:`STOP_RATIO` (the statistic is then the Bayes test of the silence);
 * has its threshold set so that the unchanged customers of the same population
   raise exactly the budget of false alarms per customer-day *pooled*: a short
   history may spend more than a long one. An alarm counts once however long the
@@ -53,12 +53,22 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaincc, gammaln, logsumexp
 
-from anomon.lab.matrix import VARIANTS
+from anomon.core.detection_config import DropOffConfig
+from anomon.lab.matrix import (
+    DROP_OFF_WINDOW_DAYS,
+    DROP_OFF_WINDOW_GAPS,
+    MAX_FALSE_ALARMS_PER_1000,
+    VARIANTS,
+)
 from anomon.lab.synthetic.changes import MIN_HISTORY
 from anomon.lab.synthetic.population import make_profile, natural_purchases
-from bench.decline_limit import BUDGETS, FACTORS, WINDOW_DAYS, WINDOW_GAPS
 
 HERE = Path(__file__).resolve().parent
+_DROP_OFF = DropOffConfig()
+BUDGETS = (_DROP_OFF.budget_per_1000_days * _DROP_OFF.purchase_decline_share,
+           _DROP_OFF.budget_per_1000_days, MAX_FALSE_ALARMS_PER_1000)
+"""False alarms per 1000 customer-days: drop-off's decline share, its whole budget, and the
+matrix's limit for all kinds together (those of :mod:`bench.decline_limit`)."""
 ROWS = ("web-shop", "poisson", "bursty", "bursty-browsers", "shape-2", "regular", "base",
         "joining", "fast", "slow")
 """Variants whose rhythms or histories differ (``web-shop`` has twice the newcomers of
@@ -225,13 +235,14 @@ def run_variant(name: str, customers: int, seed: int) -> dict[str, Any]:
             continue
         t = np.array(times)
         customer_days += days - t[0]
-        ratios = {"decline": 1.0 / rng.choice(FACTORS), "stop": STOP_RATIO}
+        ratios = {"decline": 1.0 / rng.choice(config.behaviour.decline_factors),
+                  "stop": STOP_RATIO}
         k, gap = p.gap_shape, p.mean_gap_days
         checks = np.append(t[1:], days)
         for (change, mode), out in unchanged.items():
             out.append(statistics(t, checks, ratios[change],
                                   known_rate(gap) if modes[mode] is None else prior, k))
-        window = max(WINDOW_DAYS, WINDOW_GAPS * gap)
+        window = max(DROP_OFF_WINDOW_DAYS, DROP_OFF_WINDOW_GAPS * gap)
         js = [j for j in range(MIN_HISTORY, len(times)) if 0.25 * days <= times[j] <= days - window]
         if js:  # the onset as the matrix's generator chooses it
             j = rng.choice(js)
@@ -265,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"   at {b:g}: {row[f'{change}_{mode}_recall_at_{b:g}']:.2f}"
                     for b in BUDGETS))
     if not args.quick:
-        result = {"budgets_per_1000_days": list(BUDGETS), "factors": list(FACTORS),
+        factors = list(VARIANTS[0].config(1).behaviour.decline_factors)
+        result = {"budgets_per_1000_days": list(BUDGETS), "factors": factors,
                   "stop_ratio": STOP_RATIO,
                   "window": "max(45 days, 8 mean gaps)", "rows": rows}
         args.out.write_text(json.dumps(result, indent=2) + "\n")
