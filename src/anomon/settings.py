@@ -269,6 +269,17 @@ class Settings(BaseSettings):
             "always encodes in one go."
         ),
     )
+    background_share: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description=(
+            "While records flow, the sweep and the sweep index rebuild take at most this "
+            "share of the worker's loop: a chunk of them is followed by at least "
+            "(1 / share - 1) times as long for records. 1: a chunk after every batch. "
+            "When no record comes they run at once."
+        ),
+    )
     gc_freeze_interval_s: float = Field(
         1.0,
         ge=0,

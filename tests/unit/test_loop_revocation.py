@@ -60,7 +60,7 @@ def _loop(committer: Committer, consumer: Consumer | None = None) -> StreamLoop:
                       stats=None, clock=None, input_topic="input",  # type: ignore[arg-type]
                       erasure_topic="erasures", sweep_interval_s=60.0)
     loop.handle = lambda fetched: ("batch", fetched)  # type: ignore[method-assign]
-    loop._background = lambda: None  # type: ignore[method-assign]
+    loop._background = lambda flowing: None  # type: ignore[method-assign]
     return loop
 
 

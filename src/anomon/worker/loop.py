@@ -13,7 +13,9 @@ One asyncio task runs :meth:`StreamLoop.run`:
 4. the batch goes to the committer (:mod:`anomon.worker.committer`) without
    waiting: it publishes and commits while the loop fetches and handles the
    next one;
-5. between batches, a chunk of the sweep or of the sweep index rebuild.
+5. between batches, a chunk of the sweep or of the sweep index rebuild; while
+   records flow, these take at most ``background_share`` of the loop, so that a
+   round of them does not leave the records less of the worker than they need.
 
 Nothing awaits between building a batch and enqueueing it, so when the group
 rebalances (:meth:`on_partitions_revoked`, awaited by the consumer) every
@@ -87,7 +89,8 @@ class StreamLoop(ConsumerRebalanceListener):
                  erasure_topic: str, sweep_interval_s: float, max_records: int = 1000,
                  exactly_once: bool = False, standby: StandbyReplicas | None = None,
                  standby_wanted: Callable[[], Iterable[int]] = tuple,
-                 freezer: PeriodicFreeze | None = None, pace: FetchPace | None = None) -> None:
+                 freezer: PeriodicFreeze | None = None, pace: FetchPace | None = None,
+                 background_share: float = 1.0) -> None:
         self.consumer = consumer
         self.committer = committer
         self.handler = handler
@@ -110,6 +113,10 @@ class StreamLoop(ConsumerRebalanceListener):
         self.freezer = freezer or PeriodicFreeze(0.0)
         #: the fetches' wait, long while nothing comes (:mod:`anomon.worker.fetch_pace`)
         self.pace = pace
+        #: the share of the loop background chunks may take while records flow
+        self.background_share = background_share
+        #: while records flow, no background chunk before this (``time.perf_counter``)
+        self.background_at = 0.0
         self.assigned: set[int] = set()
         self.pending: set[int] = set()  # assigned, to restore before their records are handled
         self.restoring: set[int] = set()
@@ -215,9 +222,12 @@ class StreamLoop(ConsumerRebalanceListener):
             await self._reset(set(self.committer.failed))
         if self.pending and not self.rebalancing:
             await self._restore()
-        busy = self.sweeper.in_round or self.sweeper.index.stale
+        timeout_ms = POLL_MS
+        if self.sweeper.in_round or self.sweeper.index.stale:  # back for the next chunk
+            timeout_ms = min(POLL_MS, max(0, round(
+                (self.background_at - time.perf_counter()) * 1000)))
         revocations = self.revocations
-        fetched = await self.consumer.getmany(timeout_ms=0 if busy else POLL_MS,
+        fetched = await self.consumer.getmany(timeout_ms=timeout_ms,
                                               max_records=self.max_records)
         if self.pace is not None:
             self.pace.observe(bool(fetched))
@@ -229,7 +239,7 @@ class StreamLoop(ConsumerRebalanceListener):
                 self._read_again(fetched)
             # else a rebalance is under way: the records are left unhandled, and read again
             # from the offsets the revocation committed (the assignment starts from those)
-        self._background()
+        self._background(flowing=bool(fetched))
         # getmany answers from its buffer without suspending, and so may everything above:
         # let the committer, the clients' own tasks (fetches, heartbeats) and the web
         # server run; the batch's alerts leave now
@@ -306,8 +316,13 @@ class StreamLoop(ConsumerRebalanceListener):
                     seconds_since_start=round(time.time() - self.stats.started_at, 2)))
         return batch
 
-    def _background(self) -> None:
-        """A freeze when due, and a chunk of the index rebuild or of the sweep, between batches."""
+    def _background(self, flowing: bool) -> None:
+        """A freeze when due, and a chunk of the index rebuild or of the sweep, between batches.
+
+        While records flow (``flowing``: the last fetch returned some), a chunk
+        that took ``t`` is followed by at least ``t x (1 / background_share - 1)``
+        without one: at 0.25, three times as long for the records.
+        """
         self.freezer.maybe_freeze()
         now = time.monotonic()
         if not self.ready:
@@ -315,13 +330,24 @@ class StreamLoop(ConsumerRebalanceListener):
                 self.next_sweep_at = now + self.sweep_interval_s
                 self.stats.sweep_skipped += 1
             return
+        started = time.perf_counter()
+        if flowing and started < self.background_at:
+            return
         if self.sweeper.rebuilding():
+            self._space(started)
             return
         if not self.sweeper.in_round and now >= self.next_sweep_at:
             self.next_sweep_at = now + self.sweep_interval_s
             self.sweeper.begin()
         if self.sweeper.in_round:
             self.committer.submit(self.sweeper.step())
+            self._space(started)
+
+    def _space(self, started: float) -> None:
+        """Hold the next background chunk back for the records' share of the loop."""
+        if self.background_share < 1.0:
+            ended = time.perf_counter()
+            self.background_at = ended + (ended - started) * (1.0 / self.background_share - 1.0)
 
     async def _restore(self) -> None:
         parts = set(self.pending)

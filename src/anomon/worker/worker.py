@@ -363,7 +363,8 @@ class Worker:
                 standby=self.standby, standby_wanted=lambda: self.assignor.standby,
                 freezer=PeriodicFreeze(self.settings.gc_freeze_interval_s),
                 pace=FetchPace(consumer, self.settings.fetch_wait_ms,
-                               self.settings.fetch_min_bytes, self.settings.fetch_idle_wait_ms))
+                               self.settings.fetch_min_bytes, self.settings.fetch_idle_wait_ms),
+                background_share=self.settings.background_share)
             consumer.subscribe([self.settings.input_topic, self.settings.erasure_topic],
                                listener=self.loop)
             starting = asyncio.gather(
